@@ -1,0 +1,113 @@
+import pytest
+import torch
+import torchvision
+
+from resnext_lessons import models
+from resnext_lessons.complexity import count_params
+
+TORCHVISION_NAMES = ["resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d"]
+
+
+@pytest.mark.parametrize("name", TORCHVISION_NAMES)
+def test_state_dict_keys_and_shapes_identical_to_torchvision(name):
+    ours = models.get_model(name)
+    theirs = getattr(torchvision.models, name)().state_dict()
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in theirs.items()]
+    ours.load_state_dict(theirs, strict=True)
+
+
+@pytest.mark.parametrize("name, expected", [("resnet50", 25_557_032), ("resnext50_32x4d", 25_028_904)])
+def test_parameter_counts_equal_torchvisions_to_the_unit(name, expected):
+    assert count_params(models.get_model(name)) == expected
+    assert count_params(getattr(torchvision.models, name)()) == expected
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d"])
+def test_strict_loading_gives_identical_logits(name):
+    torch.manual_seed(0)
+    tv = getattr(torchvision.models, name)().eval()
+    # non-trivial BN statistics, so the eval path is really exercised
+    for m in tv.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+    ours = models.get_model(name)
+    ours.load_state_dict(tv.state_dict(), strict=True)
+    ours.eval()
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(ours(x), tv(x))
+
+
+def test_num_classes_and_zero_init_residual_like_torchvision():
+    torch.manual_seed(0)
+    ours = models.resnext50_32x4d(num_classes=10, zero_init_residual=True)
+    assert ours.fc.out_features == 10
+    assert all(not b.bn3.weight.detach().any() for stage in ours.stages() for b in stage)
+    tv = torchvision.models.resnext50_32x4d(num_classes=10, zero_init_residual=True)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in tv.state_dict().items()]
+
+
+def test_resnext29_8x64d_is_the_papers_cifar_model():
+    m = models.resnext29(8, 64)
+    assert round(count_params(m) / 1e6, 1) == 34.4  # the paper's Table 7
+    assert isinstance(m.maxpool, torch.nn.Identity) and m.conv1.kernel_size == (3, 3) and m.conv1.out_channels == 64
+    assert [len(s) for s in m.stages()] == [3, 3, 3]
+    x = torch.randn(2, 3, 32, 32)
+    shapes = []
+    h = m.relu(m.bn1(m.conv1(x)))
+    for stage in m.stages():
+        h = stage(h)
+        shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(256, 32, 32), (512, 16, 16), (1024, 8, 8)]
+    assert m(x).shape == (2, 10)
+
+
+def test_any_depth_and_cardinality():
+    m = models.ResNeXt([1, 1], cardinality=4, bottleneck_width=8, num_classes=7, stem="cifar")
+    assert m(torch.randn(1, 3, 16, 16)).shape == (1, 7)
+    assert m.layer2[0].conv2.groups == 4 and not hasattr(m, "layer3")
+
+
+def test_seed_model_reproduces_the_posts_deviations():
+    seed = models.seed_resnext50(num_classes=10)
+    assert seed.fc.out_features == 100  # the post ignores its class argument
+    first = seed.conv2[0].split_transform[0]
+    assert first.kernel_size == (1, 1) and first.groups == 32  # grouped first 1x1
+    stem = seed.conv1[0]
+    assert stem.kernel_size == (3, 3) and stem.stride == (1, 1)
+    assert [len(s) for s in (seed.conv2, seed.conv3, seed.conv4, seed.conv5)] == [3, 4, 6, 3]
+    s152 = models.seed_resnext152()
+    assert [len(s) for s in (s152.conv2, s152.conv3, s152.conv4, s152.conv5)] == [3, 4, 36, 3]
+    assert [len(s) for s in models.resnet152().stages()] == [3, 8, 36, 3]
+    assert seed(torch.randn(1, 3, 32, 32)).shape == (1, 100)
+
+
+def test_seed_model_has_fewer_parameters_than_resnext50_because_of_the_grouped_1x1():
+    assert count_params(models.seed_resnext50()) < count_params(models.resnext50_32x4d(num_classes=100))
+
+
+def test_get_model_unknown_name_suggests_the_closest():
+    with pytest.raises(ValueError, match=r"Unknown model 'resnext50_32x4'.*Did you mean 'resnext50_32x4d'"):
+        models.get_model("resnext50_32x4")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(layers=[]), "layers must be a non-empty list"),
+        (dict(layers=[3, 0]), "layers must be a non-empty list"),
+        (dict(layers=[1], stem="mnist"), "stem must be one of"),
+        (dict(layers=[1], num_classes=0), "num_classes must be a positive integer"),
+        (dict(layers=[1], cardinality=0), "cardinality must be a positive integer"),
+    ],
+)
+def test_bad_hyperparameters_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.ResNeXt(**kwargs)
+
+
+def test_wrong_image_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        models.resnet50()(torch.randn(1, 1, 64, 64))
