@@ -21,11 +21,13 @@ def check_groups(in_channels: int, out_channels: int, groups: int) -> None:
         raise ValueError(f"groups must be a positive integer, got groups={groups!r}.")
     for name, channels in (("input", in_channels), ("output", out_channels)):
         if channels % groups != 0:
-            divisors = [g for g in range(1, channels + 1) if channels % g == 0]
+            # Suggest only values that split both sides: the common divisors.
+            common = [g for g in range(1, min(in_channels, out_channels) + 1)
+                      if in_channels % g == 0 and out_channels % g == 0]
             raise ValueError(
                 f"groups={groups} does not divide the {channels} {name} channels "
-                f"({channels} / {groups} = {channels / groups:.3g}); choose groups from "
-                f"the divisors of {channels}: {divisors}."
+                f"({channels} / {groups} = {channels / groups:.3g}); choose groups from the common "
+                f"divisors of {in_channels} input and {out_channels} output channels: {common}."
             )
 
 

@@ -65,8 +65,13 @@ def test_block_diagonal_weight_is_the_dense_equivalent(case):
 def test_channels_not_divisible_by_groups_is_a_clear_error():
     x = torch.randn(1, 6, 8, 8)
     w = torch.randn(8, 1, 3, 3)
-    with pytest.raises(ValueError, match=r"groups=4 does not divide the 6 input channels.*\[1, 2, 3, 6\]"):
+    with pytest.raises(ValueError, match=r"groups=4 does not divide the 6 input channels.*\[1, 2\]\.$"):
         grouped_conv2d(x, w, groups=4)
+
+
+def test_suggested_groups_divide_both_sides():
+    with pytest.raises(ValueError, match=r"groups=3 does not divide the 8 input channels.*: \[1, 2, 4\]\.$"):
+        check_groups(8, 12, 3)
 
 
 def test_output_channels_not_divisible_by_groups_is_a_clear_error():
