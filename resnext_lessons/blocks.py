@@ -202,7 +202,7 @@ class _PathB(nn.Module):
 class ResNeXtBlockA(_Block):
     """Form (a): C explicit paths T_i, aggregated as a sum: y = x + BN(sum_i T_i(x)).
 
-    The paper's footnote puts BN after the sum of the paths' last 1x1s, before the shortcut
+    The paper (Sec. 4, implementation details) puts BN after the sum of the paths' last 1x1s, before the shortcut
     is added. x: (N, in_channels, H, W) -> (N, planes*4, H/stride, W/stride).
     """
 

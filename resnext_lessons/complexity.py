@@ -227,7 +227,7 @@ def resnext_macs(
 
 # ------------------------------------------------------------------ the paper's template rules
 def template_params(cardinality: int, d: int, channels: int = 256) -> int:
-    """The paper's parameter count of a block (Sec. 3.3, Table 2): C * (c*d + 3*3*d*d + d*c),
+    """The paper's parameter count of a block (Sec. 3.4 "Model Capacity", Table 2): C * (c*d + 3*3*d*d + d*c),
     for a block with ``channels`` = c input and output channels and C paths of width d
     (BN and the shortcut are not counted). ResNet's bottleneck (C=1, d=64): 69,632 ~ 70k."""
     _check_positive_ints(cardinality=cardinality, d=d, channels=channels)

@@ -9,6 +9,8 @@ ImageNet builder below.
 from __future__ import annotations
 
 import difflib
+import socket
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -34,6 +36,7 @@ __all__ = [
     "MODEL_BUILDERS",
     "MODEL_NAMES",
     "get_model",
+    "imagenet_state_dict",
 ]
 
 STEMS = ("imagenet", "cifar")
@@ -287,6 +290,8 @@ MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "seed_resnext152": seed_resnext152,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_BUILDERS)
+# The builders whose state_dicts are torchvision's, so its ImageNet weights load into them.
+TORCHVISION_NAMES: tuple[str, ...] = MODEL_NAMES[:6]
 
 
 def unknown_name_error(kind: str, name: object, known: Sequence[str]) -> ValueError:
@@ -301,3 +306,31 @@ def get_model(name: str, **kwargs) -> nn.Module:
     if name not in MODEL_BUILDERS:
         raise unknown_name_error("model", name, MODEL_NAMES)
     return MODEL_BUILDERS[name](**kwargs)
+
+
+def imagenet_state_dict(name: str, timeout: float = 5.0) -> dict[str, torch.Tensor] | None:
+    """torchvision's ImageNet weights for model ``name`` (its default weights), or None offline.
+
+    The weights are read from torch.hub's cache when present; otherwise they are downloaded only
+    if torchvision's download server answers within ``timeout`` seconds (as in Colab). Offline, or
+    when the download fails, this prints why and returns None, so a chapter can go on with the
+    weights it has. The result loads strictly into ``get_model(name)`` for the ImageNet builders.
+    """
+    import torchvision
+
+    if name not in TORCHVISION_NAMES:
+        raise unknown_name_error("torchvision ImageNet model", name, TORCHVISION_NAMES)
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not cached.exists():
+        host = weights.url.split("/")[2]
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+        except OSError as error:
+            print(f"Offline ({error}): torchvision's ImageNet weights {weights} cannot be downloaded here.")
+            return None
+    try:
+        return weights.get_state_dict(progress=False)
+    except Exception as error:  # a failed or corrupt download must not stop a chapter
+        print(f"Could not load torchvision's ImageNet weights {weights}: {error!r}")
+        return None

@@ -111,3 +111,34 @@ def test_bad_hyperparameters_are_clear_errors(kwargs, message):
 def test_wrong_image_shape_is_a_clear_error():
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         models.resnet50()(torch.randn(1, 1, 64, 64))
+
+
+def test_torchvision_names_are_exactly_the_torchvision_compatible_builders():
+    assert models.TORCHVISION_NAMES == tuple(TORCHVISION_NAMES)
+
+
+def test_imagenet_state_dict_offline_says_so_and_returns_none(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # nothing cached
+
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(models.socket, "create_connection", refuse)
+    assert models.imagenet_state_dict("resnext50_32x4d") is None
+    assert "cannot be downloaded" in capsys.readouterr().out
+
+
+def test_imagenet_state_dict_corrupt_cached_file_is_reported_not_raised(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    weights = torchvision.models.ResNet50_Weights.DEFAULT
+    (tmp_path / "checkpoints").mkdir()
+    corrupt = tmp_path / "checkpoints" / weights.url.rsplit("/", 1)[1]
+    corrupt.write_bytes(b"not a checkpoint")
+    assert models.imagenet_state_dict("resnet50") is None
+    assert "Could not load" in capsys.readouterr().out
+    assert corrupt.read_bytes() == b"not a checkpoint"  # the learner's file is left alone
+
+
+def test_imagenet_state_dict_unknown_name():
+    with pytest.raises(ValueError, match="Unknown torchvision ImageNet model 'resnext29_8x64d'"):
+        models.imagenet_state_dict("resnext29_8x64d")
