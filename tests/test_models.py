@@ -142,3 +142,18 @@ def test_imagenet_state_dict_corrupt_cached_file_is_reported_not_raised(monkeypa
 def test_imagenet_state_dict_unknown_name():
     with pytest.raises(ValueError, match="Unknown torchvision ImageNet model 'resnext29_8x64d'"):
         models.imagenet_state_dict("resnext29_8x64d")
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d"])
+def test_runs_the_same_aten_ops_as_torchvision(name):
+    # Same operations, same count: the from-scratch model can be as fast as the reference.
+    from collections import Counter
+
+    from torch.profiler import ProfilerActivity, profile
+
+    def ops(model):
+        with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+            model(torch.randn(1, 3, 64, 64))
+        return Counter(e.name for e in prof.events() if e.name.startswith("aten::"))
+
+    assert ops(models.get_model(name).eval()) == ops(getattr(torchvision.models, name)().eval())
