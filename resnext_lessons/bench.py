@@ -43,6 +43,7 @@ from .complexity import conv_macs, conv_output_size, conv_params
 from .grouped import check_groups
 from .models import unknown_name_error
 from .notebook import device_name, pick_device
+from .train import autocast_dtype
 
 __all__ = [
     "BenchConfig",
@@ -115,9 +116,8 @@ def default_groups(channels: int) -> tuple[int, ...]:
 
 
 def _mixed_precision(device: torch.device) -> str:
-    # bf16 needs no loss scaling, but only Ampere (compute capability 8.0) and later GPUs run it
-    # natively; a T4 (7.5) would emulate it slowly, so older GPUs get fp16.
-    return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
+    """"bf16" or "fp16": the half precision ``train.fit`` uses on this GPU (one rule for both)."""
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype("auto", device)]
 
 
 @dataclass
