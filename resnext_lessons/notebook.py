@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 import IPython.display
 from IPython.display import Markdown
@@ -79,8 +80,12 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     """Name ``value`` for the book's ``{glue:text}`` roles (``myst_nb.glue``).
 
     Colab does not ship myst-nb, and gluing only matters when the book is built, so there the
-    value is just shown (when ``display``). Same signature as ``myst_nb.glue``.
+    value is just shown (when ``display``). Same signature as ``myst_nb.glue``. NumPy scalars and
+    0-d tensors become Python numbers first: their repr (``np.float64(0.5)``) defeats the
+    ``{glue:text}`key:.2f``` format specs.
     """
+    if isinstance(value, (np.generic, torch.Tensor)) and value.ndim == 0:
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -4,6 +4,7 @@ import re
 import sys
 from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 import torch
 
@@ -83,3 +84,13 @@ def test_footer_states_device_torch_version_and_utc_time():
     assert stamp, text
     when = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
     assert abs((datetime.now(timezone.utc) - when).total_seconds()) < 120
+
+
+@pytest.mark.parametrize("value", [np.float64(0.672), torch.tensor(0.672, dtype=torch.float64)])
+def test_glue_hands_myst_nb_plain_python_numbers(monkeypatch, value):
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
+    notebook.glue("x", value, display=False)
+    assert type(seen["x"]) is float and seen["x"] == pytest.approx(0.672)
