@@ -256,6 +256,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; say so rather than torch's advice
+        raise ValueError(
+            f"{path} is not a readable checkpoint (not a torch.save archive: truncated or another kind of "
+            f"file); delete it or train into another --out"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as error:
