@@ -42,7 +42,7 @@ from .blocks import group_conv_width
 from .complexity import conv_macs, conv_output_size, conv_params
 from .grouped import check_groups
 from .models import unknown_name_error
-from .notebook import device_name, pick_device
+from .notebook import device_name, resolve_device
 from .train import autocast_dtype
 
 __all__ = [
@@ -657,17 +657,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return pick_device()
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"--device cuda, but torch.cuda.is_available() is False (torch {torch.__version__}); "
-            "use --device cpu or run where a GPU is visible."
-        )
-    return torch.device(name)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line: parse, run, print the tables, write ``--json`` and ``--plot``."""
     parser = _parser()
@@ -682,7 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plot is not None and "sweep" not in args.parts:
         parser.error("--plot draws the sweep's roofline; add sweep to --parts")
     try:
-        device = _resolve_device(args.device)
+        device = resolve_device(args.device)
         config = BenchConfig.for_device(device, **overrides)
     except ValueError as error:
         parser.error(str(error))

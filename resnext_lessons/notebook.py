@@ -48,6 +48,26 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def resolve_device(name: str | torch.device | None = None) -> torch.device:
+    """The device a command line or ``fit`` was asked for: None or "auto" is ``pick_device()``.
+
+    A name that is no device, or ``cuda`` where torch sees no GPU, is a ValueError that says
+    what to use instead.
+    """
+    if name is None or name == "auto":
+        return pick_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device; use cpu, cuda or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {name}, but torch sees no GPU here: torch.cuda.is_available() is False "
+            f"(torch {torch.__version__}); use --device cpu, or run where a GPU is visible."
+        )
+    return device
+
+
 def by_device(device: torch.device, *, cpu: T, cuda: T) -> T:
     """Choose a size by device: ``cpu`` (quick, what the tests run) or ``cuda`` (full size).
 

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import models
 from .data import DATASETS, load_data, make_loaders
 from .models import ResNeXt
+from .notebook import resolve_device
 
 __all__ = [
     "Recipe",
@@ -343,7 +344,7 @@ def fit(
         raise ValueError(f"epochs={epochs} must be at least 1")
     recipe = recipe or Recipe()
     meta = dict(meta or {})
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     dtype = autocast_dtype(precision, device)
     rank, world = _world()
     steps_per_epoch = len(train)
@@ -522,15 +523,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.batch_size % world:
         raise ValueError(f"--batch-size {args.batch_size} is not divisible by the {world} processes; "
                          f"use a multiple of {world}")
-    if args.device:
-        try:
-            device = torch.device(args.device)
-        except RuntimeError:
-            raise ValueError(f"--device {args.device!r} is not a device; use cpu or cuda") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda, but torch sees no GPU here; drop --device to train on the CPU")
-    else:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)

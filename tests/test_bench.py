@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from resnext_lessons import bench
+from resnext_lessons import bench, notebook
 from resnext_lessons.bench import (
     BenchConfig,
     conv_bytes,
@@ -70,7 +70,7 @@ def test_plot_is_written_and_draws_the_roof_and_both_layouts(tiny_run, tiny_swee
 
 
 def test_json_names_the_device_and_versions(tiny_sweep):
-    assert tiny_sweep["device"] == bench.pick_device().type
+    assert tiny_sweep["device"] == notebook.pick_device().type
     assert tiny_sweep["device_name"] and tiny_sweep["torch_version"] == torch.__version__
     assert "ours_vs_torchvision" in tiny_sweep and tiny_sweep["ours_vs_torchvision"] is None  # models not run
     assert tiny_sweep["sweep_time_exponent"] == pytest.approx(bench.time_exponent(tiny_sweep["sweep"]))

@@ -94,3 +94,13 @@ def test_glue_hands_myst_nb_plain_python_numbers(monkeypatch, value):
     monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: seen.update({name: v}))
     notebook.glue("x", value, display=False)
     assert type(seen["x"]) is float and seen["x"] == pytest.approx(0.672)
+
+
+def test_resolve_device_names_and_errors():
+    assert notebook.resolve_device("cpu") == torch.device("cpu")
+    assert notebook.resolve_device(None) == notebook.resolve_device("auto") == pick_device()
+    with pytest.raises(ValueError, match="'gpu0' is not a device; use cpu, cuda or auto"):
+        notebook.resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no GPU here"):
+            notebook.resolve_device("cuda")
