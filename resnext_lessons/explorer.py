@@ -1,4 +1,4 @@
-"""An explorer of cardinality C and bottleneck width d (chapters 3 and 4).
+"""An explorer of cardinality C and bottleneck width d (chapter 4).
 
 Choose C and d for a ResNeXt-50, ``models.ResNeXt([3, 4, 6, 3], C, d)``, and read what it costs:
 the width of its grouped 3x3, one conv2-stage block's parameters (the paper's Table 2 count and

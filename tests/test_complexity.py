@@ -94,3 +94,29 @@ def test_bad_inputs_are_clear_errors():
         cx.width_for_cardinality(0)
     with pytest.raises(ValueError, match="groups=3 does not divide the 8 input channels"):
         cx.conv_params(8, 9, 3, groups=3)
+
+
+@pytest.mark.parametrize(
+    "cardinality, d", [(1, 64), (2, 40), (4, 24), (8, 14), (32, 4), (16, 7)]
+)
+def test_template_split_adds_up_and_matches_the_layers(cardinality, d):
+    one_by_one, three_by_three = cx.template_split(cardinality, d)
+    assert one_by_one + three_by_three == cx.template_params(cardinality, d)
+    width = cardinality * d
+    assert one_by_one == cx.conv_params(256, width, 1) + cx.conv_params(
+        width, 256, 1
+    )
+    assert three_by_three == cx.conv_params(width, width, 3, groups=cardinality)
+
+
+def test_template_split_moves_the_budget_to_the_one_by_ones_along_table2():
+    # Table 2: more, narrower paths at equal cost leave more budget to wider 1x1s.
+    rows = cx.table2()
+    shares = [
+        cx.template_split(r["cardinality"], r["d"])[0] / r["params"] for r in rows
+    ]
+    assert shares == sorted(shares)
+    assert (round(shares[0], 2), round(shares[-1], 2)) == (0.47, 0.93)
+    assert [r["cardinality"] * r["d"] for r in rows] == [64, 80, 96, 112, 128]
+    with pytest.raises(ValueError):
+        cx.template_split(0, 4)

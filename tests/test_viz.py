@@ -170,6 +170,56 @@ def test_split_transform_merge_figure_has_a_neuron_and_a_block():
     assert {"$x_{1}$", "$x_D$", "split", "transform", "aggregate"} <= set(_texts(neuron))
     assert {"$T_{1}$", "$T_{2}$", "$T_C$", "identity"} <= set(_texts(block))
     plt.close("all")
+def test_resnet_resnext_figure_is_the_papers_figure_1():
+    import matplotlib.pyplot as plt
+
+    from resnext_lessons.viz import resnet_resnext_figure
+
+    fig = resnet_resnext_figure(channels=256, resnet_width=64, cardinality=32, d=4, shown_paths=3)
+    resnet, resnext = fig.axes
+    assert resnet.get_title() == "ResNet block" and resnext.get_title() == "ResNeXt block, cardinality 32"
+    assert {"256, 1×1, 64", "64, 3×3, 64", "64, 1×1, 256", "identity", "256-d in", "256-d out"} <= set(_texts(resnet))
+    assert "Σ" not in _texts(resnet) and "4, 3×3, 4" not in _texts(resnet)
+    for label in ("256, 1×1, 4", "4, 3×3, 4", "4, 1×1, 256"):
+        assert _texts(resnext).count(label) == 3, label
+    assert "total 32 paths,\nsummed with the shortcut" in _texts(resnext) and "…" in _texts(resnext)
+    plt.close(fig)
+    small = resnet_resnext_figure(channels=16, resnet_width=8, cardinality=2, d=2, shown_paths=3)
+    assert _texts(small.axes[1]).count("2, 3×3, 2") == 2 and "…" not in _texts(small.axes[1])
+    plt.close(small)
+    with pytest.raises(ValueError, match="cardinality=0"):
+        resnet_resnext_figure(cardinality=0)
+    plt.close("all")
+
+
+@pytest.mark.parametrize(
+    "in_channels, planes, cardinality, bottleneck_width, d, width, out",
+    [(256, 64, 32, 4, 4, 128, 256), (1024, 512, 32, 4, 32, 1024, 2048), (64, 64, 1, 64, 64, 64, 256)],
+)
+def test_block_widths_figure_labels_the_four_widths(in_channels, planes, cardinality, bottleneck_width, d, width, out):
+    import matplotlib.pyplot as plt
+
+    from resnext_lessons.viz import block_widths_figure
+
+    (ax,) = block_widths_figure(in_channels, planes, cardinality, bottleneck_width).axes
+    texts = _texts(ax)
+    assert f"conv1: {in_channels}, 1×1, {width}" in texts
+    assert f"conv2: {width}, 3×3, {width}, groups = {cardinality}" in texts
+    assert f"conv3: {width}, 1×1, {out}" in texts
+    assert f"{cardinality} groups (paths) of d = {d} channels" in texts
+    legend = next(t for t in texts if t.startswith("planes"))
+    assert legend.splitlines() == [
+        f"planes = {planes}: the stage's base width",
+        f"d = int(planes · {bottleneck_width} / 64) = {d}: one path's width",
+        f"C·d = {cardinality} · {d} = {width}: the grouped width",
+        f"4·planes = {out}: the output width",
+    ]
+    assert ("identity" in texts) == (in_channels == out)
+    plt.close("all")
+    with pytest.raises(ValueError, match="= 0 channels"):
+        block_widths_figure(256, 8, 32, 4)  # d = int(8 * 4 / 64) = 0
+
+
 # ---------------------------------------------------------------- chapters 7 and 8's figures
 def test_training_curves_figure_draws_loss_and_accuracy_per_run():
     import matplotlib.pyplot as plt

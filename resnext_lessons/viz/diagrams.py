@@ -10,41 +10,108 @@ _INK, _SHORTCUT, _NOTE = "#34495e", "#c0392b", "#555555"
 
 def _diagram_layer(ax: Any, x: float, y: float, text: str, fontsize: float = 8) -> None:
     """A layer: a rounded box centred at (x, y)."""
-    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize,
-            bbox={"boxstyle": "round,pad=0.3", "facecolor": "#eef3fb", "edgecolor": _INK, "lw": 1.0})
+    ax.text(
+        x,
+        y,
+        text,
+        ha="center",
+        va="center",
+        fontsize=fontsize,
+        bbox={
+            "boxstyle": "round,pad=0.3",
+            "facecolor": "#eef3fb",
+            "edgecolor": _INK,
+            "lw": 1.0,
+        },
+    )
 
 
-def _diagram_arrow(ax: Any, start: tuple[float, float], end: tuple[float, float], color: str = _INK) -> None:
-    ax.annotate("", xy=end, xytext=start,
-                arrowprops={"arrowstyle": "-|>", "color": color, "lw": 0.9, "shrinkA": 8, "shrinkB": 8})
+def _diagram_arrow(
+    ax: Any,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    color: str = _INK,
+    shrink: tuple[float, float] = (8, 8),
+) -> None:
+    """An arrow from ``start`` to ``end``, ``shrink`` points short of either end."""
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": color,
+            "lw": 0.9,
+            "shrinkA": shrink[0],
+            "shrinkB": shrink[1],
+        },
+    )
+
+
+# Half the height of a fontsize-7 layer box, in data units of the fan-out figures:
+# arrows that fan out to (or in from) a row of boxes end on the box's edge, not inside
+# its corner.
+_BOX_EDGE = 0.17
 
 
 def _diagram_node(ax: Any, x: float, y: float, symbol: str = "+") -> None:
     """A merge point: a circle holding its operation (+ for the shortcut's sum, Σ for paths)."""
-    ax.text(x, y, symbol, ha="center", va="center", fontsize=10,
-            bbox={"boxstyle": "circle,pad=0.2", "facecolor": "white", "edgecolor": _INK, "lw": 1.0})
+    ax.text(
+        x,
+        y,
+        symbol,
+        ha="center",
+        va="center",
+        fontsize=10,
+        bbox={
+            "boxstyle": "circle,pad=0.2",
+            "facecolor": "white",
+            "edgecolor": _INK,
+            "lw": 1.0,
+        },
+    )
 
 
 def _diagram_note(ax: Any, x: float, y: float, text: str, ha: str = "center") -> None:
     ax.text(x, y, text, ha=ha, va="center", fontsize=7, color=_NOTE)
 
 
-def _diagram_shortcut(ax: Any, start: tuple[float, float], node: tuple[float, float], right: float, label: str) -> None:
+def _diagram_shortcut(
+    ax: Any,
+    start: tuple[float, float],
+    node: tuple[float, float],
+    right: float,
+    label: str,
+) -> None:
     """The shortcut: from the block's input at ``start``, down the right-hand side, into ``node``."""
     (start_x, start_y) = start
-    ax.plot([start_x, right, right], [start_y, start_y, node[1]], color=_SHORTCUT, lw=1.2)
+    ax.plot(
+        [start_x, right, right], [start_y, start_y, node[1]], color=_SHORTCUT, lw=1.2
+    )
     _diagram_arrow(ax, (right, node[1]), (node[0] + 0.25, node[1]), color=_SHORTCUT)
-    ax.text(right + 0.1, (start_y + node[1]) / 2, label, rotation=90, ha="left", va="center",
-            fontsize=8, color=_SHORTCUT)
+    ax.text(
+        right + 0.1,
+        (start_y + node[1]) / 2,
+        label,
+        rotation=90,
+        ha="left",
+        va="center",
+        fontsize=8,
+        color=_SHORTCUT,
+    )
 
 
-def _diagram_finish(ax: Any, xlim: tuple[float, float], ylim: tuple[float, float], title: str) -> None:
+def _diagram_finish(
+    ax: Any, xlim: tuple[float, float], ylim: tuple[float, float], title: str
+) -> None:
     ax.set(xlim=xlim, ylim=ylim)
     ax.axis("off")
     ax.set_title(title, fontsize=9)
 
 
-def bottleneck_figure(in_channels: int = 256, planes: int = 64, stride: int = 1, expansion: int = 4) -> Any:
+def bottleneck_figure(
+    in_channels: int = 256, planes: int = 64, stride: int = 1, expansion: int = 4
+) -> Any:
     """ResNet's bottleneck block (He et al., 2016, Fig. 5 right) with its channel counts.
 
     1x1 reduce -> 3x3 -> 1x1 expand, BN after each convolution, ReLU after the sum. The
@@ -57,9 +124,11 @@ def bottleneck_figure(in_channels: int = 256, planes: int = 64, stride: int = 1,
     strided = f", stride {stride}" if stride != 1 else ""
     fig, ax = plt.subplots(figsize=(3.8, 4.6))
     ax.text(0, 5.0, f"x: {in_channels} channels", ha="center", va="center", fontsize=9)
-    layers = [(f"{in_channels}, 1×1, {planes}", "reduce", "BN, ReLU"),
-              (f"{planes}, 3×3, {planes}{strided}", "transform", "BN, ReLU"),
-              (f"{planes}, 1×1, {out}", "expand", "BN")]
+    layers = [
+        (f"{in_channels}, 1×1, {planes}", "reduce", "BN, ReLU"),
+        (f"{planes}, 3×3, {planes}{strided}", "transform", "BN, ReLU"),
+        (f"{planes}, 1×1, {out}", "expand", "BN"),
+    ]
     previous = 5.0
     for y, (label, role, after) in zip((4.0, 3.0, 2.0), layers):
         _diagram_arrow(ax, (0, previous), (0, y))
@@ -70,7 +139,9 @@ def bottleneck_figure(in_channels: int = 256, planes: int = 64, stride: int = 1,
     _diagram_arrow(ax, (0, previous), (0, 1.0))
     _diagram_node(ax, 0, 1.0, "+")
     projection = stride != 1 or in_channels != out
-    shortcut = f"projection: {in_channels}, 1×1, {out}{strided}" if projection else "identity"
+    shortcut = (
+        f"projection: {in_channels}, 1×1, {out}{strided}" if projection else "identity"
+    )
     _diagram_shortcut(ax, (0.85, 5.0), (0, 1.0), 1.3, shortcut)
     _diagram_arrow(ax, (0, 1.0), (0, 0.0))
     _diagram_note(ax, 0.15, 0.5, "ReLU", ha="left")
@@ -79,7 +150,9 @@ def bottleneck_figure(in_channels: int = 256, planes: int = 64, stride: int = 1,
     return fig
 
 
-def _diagram_path_columns(shown: int, cardinality: int, spacing: float) -> tuple[list[float], float | None]:
+def _diagram_path_columns(
+    shown: int, cardinality: int, spacing: float
+) -> tuple[list[float], float | None]:
     """x positions of the drawn paths (first ``shown - 1`` and the last), and of the ellipsis."""
     shown = min(shown, cardinality)
     if shown == cardinality:
@@ -89,7 +162,9 @@ def _diagram_path_columns(shown: int, cardinality: int, spacing: float) -> tuple
     return xs[:-2] + xs[-1:], xs[-2]
 
 
-def block_forms_figure(channels: int = 256, cardinality: int = 32, d: int = 4, shown_paths: int = 3) -> Any:
+def block_forms_figure(
+    channels: int = 256, cardinality: int = 32, d: int = 4, shown_paths: int = 3
+) -> Any:
     """The ResNeXt paper's Fig. 3: one block drawn in its three equivalent forms.
 
     (a) C paths of 1x1 -> 3x3 -> 1x1 whose outputs are summed, then BN;
@@ -99,9 +174,15 @@ def block_forms_figure(channels: int = 256, cardinality: int = 32, d: int = 4, s
     """
     import matplotlib.pyplot as plt
 
-    for name, value in (("cardinality", cardinality), ("d", d), ("shown_paths", shown_paths)):
+    for name, value in (
+        ("cardinality", cardinality),
+        ("d", d),
+        ("shown_paths", shown_paths),
+    ):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {name}={value!r}.")
+            raise ValueError(
+                f"{name} must be a positive integer, got {name}={value!r}."
+            )
     width = cardinality * d
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.8))
     xs, dots = _diagram_path_columns(shown_paths, cardinality, spacing=1.25)
@@ -111,7 +192,7 @@ def block_forms_figure(channels: int = 256, cardinality: int = 32, d: int = 4, s
         """Draw the paths' layers; returns the y of the last one."""
         ys = [5.0 - i for i in range(len(labels))]
         for x in xs:
-            _diagram_arrow(ax, (0, top), (x, ys[0]))
+            _diagram_arrow(ax, (0, top), (x, ys[0] + _BOX_EDGE), shrink=(8, 1))
             for i, (y, label) in enumerate(zip(ys, labels)):
                 _diagram_layer(ax, x, y, label, fontsize=7)
                 if i:
@@ -135,18 +216,22 @@ def block_forms_figure(channels: int = 256, cardinality: int = 32, d: int = 4, s
         ax.text(0, top, f"x: {channels} channels", ha="center", va="center", fontsize=8)
 
     ax = axes[0]
-    last = paths(ax, [f"{channels}, 1×1, {d}", f"{d}, 3×3, {d}", f"{d}, 1×1, {channels}"])
+    last = paths(
+        ax, [f"{channels}, 1×1, {d}", f"{d}, 3×3, {d}", f"{d}, 1×1, {channels}"]
+    )
     for x in xs:
-        _diagram_arrow(ax, (x, last), (0, 2.0))
+        _diagram_arrow(ax, (x, last - _BOX_EDGE), (0, 2.0), shrink=(1, 8))
     _diagram_node(ax, 0, 2.0, "Σ")
     _diagram_note(ax, 0.15, 1.5, "BN", ha="left")
     merge(ax, 2.0)
-    _diagram_finish(ax, (-3.2, 3.4), (-0.7, 6.3), "(a) aggregated transformations: C paths, summed")
+    _diagram_finish(
+        ax, (-3.2, 3.4), (-0.7, 6.3), "(a) aggregated transformations: C paths, summed"
+    )
 
     ax = axes[1]
     last = paths(ax, [f"{channels}, 1×1, {d}", f"{d}, 3×3, {d}"])
     for x in xs:
-        _diagram_arrow(ax, (x, last), (0, 3.0))
+        _diagram_arrow(ax, (x, last - _BOX_EDGE), (0, 3.0 + _BOX_EDGE), shrink=(1, 1))
     _diagram_layer(ax, 0, 3.0, f"concatenate → {width}", fontsize=7)
     _diagram_arrow(ax, (0, 3.0), (0, 2.0))
     _diagram_layer(ax, 0, 2.0, f"{width}, 1×1, {channels}", fontsize=7)
@@ -155,7 +240,11 @@ def block_forms_figure(channels: int = 256, cardinality: int = 32, d: int = 4, s
     _diagram_finish(ax, (-3.2, 3.4), (-0.7, 6.3), "(b) early concatenation")
 
     ax = axes[2]
-    labels = [f"{channels}, 1×1, {width}", f"{width}, 3×3, {width}, groups = {cardinality}", f"{width}, 1×1, {channels}"]
+    labels = [
+        f"{channels}, 1×1, {width}",
+        f"{width}, 3×3, {width}, groups = {cardinality}",
+        f"{width}, 1×1, {channels}",
+    ]
     previous = top
     for y, label in zip((5.0, 4.0, 3.0), labels):
         _diagram_arrow(ax, (0, previous), (0, y))
@@ -164,7 +253,10 @@ def block_forms_figure(channels: int = 256, cardinality: int = 32, d: int = 4, s
     _diagram_note(ax, 0.15, 2.5, "BN", ha="left")
     merge(ax, 3.0)
     _diagram_finish(ax, (-3.2, 3.4), (-0.7, 6.3), "(c) grouped convolution")
-    fig.suptitle(f"One ResNeXt block, three equivalent forms (C = {cardinality}, d = {d})", fontsize=10)
+    fig.suptitle(
+        f"One ResNeXt block, three equivalent forms (C = {cardinality}, d = {d})",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -184,10 +276,24 @@ def split_transform_merge_figure(inputs: int = 4, cardinality: int = 3) -> Any:
     for x, name, weight in zip(xs, names, names):
         left.text(x, 3.0, name, ha="center", va="center", fontsize=10)
         _diagram_arrow(left, (x, 3.0), (0, 1.0))
-        left.text(x * 0.55, 2.05, weight.replace("x", "w"), ha="center", va="center", fontsize=8, color=_NOTE,
-                  bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+        left.text(
+            x * 0.55,
+            2.05,
+            weight.replace("x", "w"),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=_NOTE,
+            bbox={
+                "boxstyle": "round,pad=0.1",
+                "facecolor": "white",
+                "edgecolor": "none",
+            },
+        )
     if inputs > 2:
-        left.text((xs[-2] + xs[-1]) / 2, 3.0, "…", ha="center", va="center", fontsize=12)
+        left.text(
+            (xs[-2] + xs[-1]) / 2, 3.0, "…", ha="center", va="center", fontsize=12
+        )
     _diagram_node(left, 0, 1.0, "Σ")
     _diagram_arrow(left, (0, 1.0), (0, 0.0))
     left.text(0, -0.1, r"$\sum_{i=1}^{D} w_i x_i$", ha="center", va="top", fontsize=10)
@@ -203,11 +309,209 @@ def split_transform_merge_figure(inputs: int = 4, cardinality: int = 3) -> Any:
         _diagram_layer(right, x, 2.05, name, fontsize=9)
         _diagram_arrow(right, (x, 2.05), (0, 1.0))
     if cardinality > 2:
-        right.text((cs[-2] + cs[-1]) / 2, 2.05, "…", ha="center", va="center", fontsize=12)
+        right.text(
+            (cs[-2] + cs[-1]) / 2, 2.05, "…", ha="center", va="center", fontsize=12
+        )
     _diagram_node(right, 0, 1.0, "+")
     _diagram_shortcut(right, (0.2, 3.0), (0, 1.0), 2.2, "identity")
     _diagram_arrow(right, (0, 1.0), (0, 0.0))
-    right.text(0, -0.1, r"$y = x + \sum_{i=1}^{C} T_i(x)$", ha="center", va="top", fontsize=10)
+    right.text(
+        0, -0.1, r"$y = x + \sum_{i=1}^{C} T_i(x)$", ha="center", va="top", fontsize=10
+    )
     _diagram_finish(right, (-2.7, 2.8), (-0.7, 3.4), "aggregated transformations")
     fig.tight_layout()
+    return fig
+
+
+def resnet_resnext_figure(
+    channels: int = 256,
+    resnet_width: int = 64,
+    cardinality: int = 32,
+    d: int = 4,
+    shown_paths: int = 3,
+) -> Any:
+    """The ResNeXt paper's Fig. 1: a ResNet block beside a ResNeXt block of about the same cost.
+
+    Left: ResNet's bottleneck, (channels, 1x1, resnet_width) -> (resnet_width, 3x3,
+    resnet_width) -> (resnet_width, 1x1, channels). Right: ``cardinality`` paths of
+    (channels, 1x1, d) -> (d, 3x3, d) -> (d, 1x1, channels), summed. Both add the identity
+    shortcut. Layers read (input channels, filter size, output channels), as in the paper.
+    ``shown_paths`` paths are drawn (the last one after an ellipsis). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    for name, value in (
+        ("channels", channels),
+        ("resnet_width", resnet_width),
+        ("cardinality", cardinality),
+        ("d", d),
+        ("shown_paths", shown_paths),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(
+                f"{name} must be a positive integer, got {name}={value!r}."
+            )
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1, 1.6]}
+    )
+    top, bottom = 5.0, -0.2
+
+    def shortcut_and_output(ax: Any, y_from: float, right_x: float) -> None:
+        _diagram_arrow(ax, (0, y_from), (0, 1.0))
+        _diagram_node(ax, 0, 1.0, "+")
+        _diagram_shortcut(ax, (0.85, top), (0, 1.0), right_x, "identity")
+        _diagram_arrow(ax, (0, 1.0), (0, bottom + 0.15))
+        ax.text(0, bottom, f"{channels}-d out", ha="center", va="top", fontsize=9)
+
+    left.text(0, top, f"{channels}-d in", ha="center", va="center", fontsize=9)
+    labels = [
+        f"{channels}, 1×1, {resnet_width}",
+        f"{resnet_width}, 3×3, {resnet_width}",
+        f"{resnet_width}, 1×1, {channels}",
+    ]
+    previous = top
+    for y, label in zip((4.0, 3.0, 2.0), labels):
+        _diagram_arrow(left, (0, previous), (0, y))
+        _diagram_layer(left, 0, y, label, fontsize=8)
+        previous = y
+    shortcut_and_output(left, 2.0, 1.6)
+    _diagram_finish(left, (-2.0, 2.2), (-0.7, 5.3), "ResNet block")
+
+    xs, dots = _diagram_path_columns(shown_paths, cardinality, spacing=1.25)
+    right.text(0, top, f"{channels}-d in", ha="center", va="center", fontsize=9)
+    ys = (4.0, 3.0, 2.0)
+    path_labels = [f"{channels}, 1×1, {d}", f"{d}, 3×3, {d}", f"{d}, 1×1, {channels}"]
+    for x in xs:
+        _diagram_arrow(right, (0, top), (x, ys[0] + _BOX_EDGE), shrink=(8, 1))
+        for i, (y, label) in enumerate(zip(ys, path_labels)):
+            _diagram_layer(right, x, y, label, fontsize=7)
+            if i:
+                _diagram_arrow(right, (x, ys[i - 1]), (x, y))
+        _diagram_arrow(right, (x, ys[-1] - _BOX_EDGE), (0, 1.0), shrink=(1, 8))
+    if dots is not None:
+        for y in ys:
+            right.text(dots, y, "…", ha="center", va="center", fontsize=12)
+    _diagram_note(
+        right,
+        xs[0] - 0.6,
+        1.0,
+        f"total {cardinality} paths,\nsummed with the shortcut",
+        ha="left",
+    )
+    _diagram_node(right, 0, 1.0, "+")
+    _diagram_shortcut(right, (0.85, top), (0, 1.0), 3.0, "identity")
+    _diagram_arrow(right, (0, 1.0), (0, bottom + 0.15))
+    right.text(0, bottom, f"{channels}-d out", ha="center", va="top", fontsize=9)
+    _diagram_finish(
+        right, (-3.4, 3.5), (-0.7, 5.3), f"ResNeXt block, cardinality {cardinality}"
+    )
+    fig.suptitle(
+        "The ResNeXt paper's Fig. 1, redrawn: layers read (in channels, filter, out channels)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def block_widths_figure(
+    in_channels: int = 256,
+    planes: int = 64,
+    cardinality: int = 32,
+    bottleneck_width: int = 4,
+) -> Any:
+    """One ResNeXt block (form (c)) annotated with its four widths, computed by the package.
+
+    ``planes``; d = int(planes * bottleneck_width / 64), one path's width; the grouped width
+    C*d of the grouped 3x3; the output width 4*planes. The grouped 3x3 is drawn as C groups of
+    d channels. Returns the Figure; a bad combination raises ``group_conv_width``'s ValueError.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from ..blocks import EXPANSION, group_conv_width
+
+    width = group_conv_width(planes, cardinality, bottleneck_width)
+    d, out = width // cardinality, EXPANSION * planes
+    fig, ax = plt.subplots(figsize=(8.2, 5.0))
+    ax.text(0, 5.0, f"x: {in_channels} channels", ha="center", va="center", fontsize=9)
+    layers = [
+        (4.0, f"conv1: {in_channels}, 1×1, {width}", f"C·d = {width} channels"),
+        (
+            2.8,
+            f"conv2: {width}, 3×3, {width}, groups = {cardinality}",
+            f"C·d = {width} channels",
+        ),
+        (1.8, f"conv3: {width}, 1×1, {out}", f"4·planes = {out} channels"),
+    ]
+    previous = 5.0
+    for y, label, after in layers:
+        _diagram_arrow(ax, (0, previous), (0, y))
+        _diagram_layer(ax, 0, y, label, fontsize=8)
+        _diagram_note(ax, 0.12, y - 0.5, after, ha="left")
+        previous = y
+    # Left of the grouped 3x3, its channels as C groups of d: the first few, an ellipsis, the last.
+    shown = min(cardinality, 6)
+    cell, y_strip = 0.34, 2.8
+    xs = [-4.3 + i * cell for i in range(shown)]
+    for i, x in enumerate(xs):
+        if shown < cardinality and i == shown - 2:
+            ax.text(x + cell / 2, y_strip, "…", ha="center", va="center", fontsize=9)
+            continue
+        ax.add_patch(
+            Rectangle(
+                (x, y_strip - 0.13),
+                cell * 0.9,
+                0.26,
+                facecolor="#d6e4f5",
+                edgecolor=_INK,
+                lw=0.7,
+            )
+        )
+        ax.text(x + cell * 0.45, y_strip, str(d), ha="center", va="center", fontsize=6)
+    _diagram_note(
+        ax,
+        xs[0],
+        y_strip + 0.38,
+        f"{cardinality} groups (paths) of d = {d} channels",
+        ha="left",
+    )
+    # A dotted leader: the strip is conv2's channels, split into its groups.
+    strip_end = xs[-1] + cell
+    ax.plot([strip_end, -1.45], [y_strip, y_strip], ls=":", lw=0.9, color=_NOTE)
+    _diagram_arrow(ax, (0, previous), (0, 0.9))
+    _diagram_node(ax, 0, 0.9, "+")
+    identity = in_channels == out
+    _diagram_shortcut(
+        ax, (0.85, 5.0), (0, 0.9), 3.3, "identity" if identity else "projection"
+    )
+    _diagram_arrow(ax, (0, 0.9), (0, 0.05))
+    ax.text(0, 0.0, f"y: 4·planes = {out} channels", ha="center", va="top", fontsize=9)
+    legend = "\n".join(
+        [
+            f"planes = {planes}: the stage's base width",
+            f"d = int(planes · {bottleneck_width} / 64) = {d}: one path's width",
+            f"C·d = {cardinality} · {d} = {width}: the grouped width",
+            f"4·planes = {out}: the output width",
+        ]
+    )
+    ax.text(
+        -4.3,
+        1.0,
+        legend,
+        ha="left",
+        va="center",
+        fontsize=8,
+        bbox={
+            "boxstyle": "round,pad=0.4",
+            "facecolor": "white",
+            "edgecolor": _NOTE,
+            "lw": 0.7,
+        },
+    )
+    _diagram_finish(
+        ax,
+        (-4.5, 3.8),
+        (-0.5, 5.3),
+        f"The four widths of one ResNeXt block (C = {cardinality}, planes = {planes})",
+    )
     return fig

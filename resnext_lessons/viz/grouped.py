@@ -68,7 +68,7 @@ def cardinality_width_figure(settings: Sequence[tuple[int, int]], title: str) ->
     return fig
 
 
-# ---------------------------------------------------------------- chapters 7 and 8's figures
+# ------------------------------------------------ bars (chapters 4 and 7: costs side by side)
 
 
 def grouped_bars_figure(
