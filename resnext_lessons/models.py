@@ -1,4 +1,4 @@
-"""Whole networks: ResNet and ResNeXt for ImageNet and CIFAR, and the seed post's model (chapters 5-6).
+"""Whole networks: ResNet and ResNeXt for ImageNet and CIFAR, and the seed post's model (chapters 5-7).
 
 ``ResNeXt`` is one class for both families: cardinality 1 with bottleneck width 64 is ResNet.
 Module and parameter names follow torchvision's ``ResNet`` (conv1, bn1, layer1..layer4, fc),
@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import socket
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,8 @@ __all__ = [
     "MODEL_NAMES",
     "get_model",
     "imagenet_state_dict",
+    "ImageNetWeights",
+    "load_imagenet_weights",
 ]
 
 STEMS = ("imagenet", "cifar")
@@ -46,8 +48,16 @@ class ResNeXt(nn.Module):
     """ResNet/ResNeXt backbone with a linear classifier (Table 1 of the paper).
 
     layers: blocks per stage, e.g. [3, 4, 6, 3] for the 50-layer nets, [3, 3, 3] for CIFAR's
-    ResNeXt-29. Stage i has planes 64 * 2**i and outputs planes * 4 channels; every stage but
-    the first halves the resolution on its first block's 3x3.
+    ResNeXt-29. The widths of stage i, with the names chapters 2 and 5 use:
+
+    * planes = 64 * 2**i;
+    * d, the bottleneck width (channels per path): int(planes * bottleneck_width / 64),
+      so ``bottleneck_width`` is d in the first stage, and d doubles per stage
+      (32x4d: 4, 8, 16, 32);
+    * the grouped width C*d (cardinality * d): the channels of the grouped 3x3;
+    * the output width 4*planes: the channels every block of the stage returns.
+
+    Every stage but the first halves the resolution on its first block's 3x3.
     stem: "imagenet" (7x7/2 conv + 3x3/2 max-pool) or "cifar" (3x3/1 conv with 64 channels, no pool).
     x: (N, 3, H, W) -> logits (N, num_classes).
     """
@@ -153,7 +163,8 @@ def resnet152(num_classes: int = 1000, **kwargs) -> ResNeXt:
 
 
 def resnext50_32x4d(num_classes: int = 1000, **kwargs) -> ResNeXt:
-    """ResNeXt-50 (32x4d): cardinality 32, bottleneck width 4; 25,028,904 parameters."""
+    """ResNeXt-50 (32x4d): cardinality C = 32, bottleneck width d = 4 in the first stage
+    (8, 16, 32 in the next); 25,028,904 parameters."""
     return ResNeXt([3, 4, 6, 3], cardinality=32, bottleneck_width=4, num_classes=num_classes, **kwargs)
 
 
@@ -176,7 +187,7 @@ def resnext29(cardinality: int, bottleneck_width: int, num_classes: int = 10, **
 
 
 # --------------------------------------------------------------------------------------
-# The seed blog post's model, reproduced for study (chapter 6). Names and numbers are the
+# The seed blog post's model, reproduced for study (chapter 7). Names and numbers are the
 # post's own; do not use it as a ResNeXt: see SeedResNext's docstring.
 SEED_CARDINALITY = 32  # the post's `cardinality`
 SEED_DEPTH = 4  # the post's `depth`: channels per group at the base width
@@ -308,6 +319,61 @@ def get_model(name: str, **kwargs) -> nn.Module:
     return MODEL_BUILDERS[name](**kwargs)
 
 
+class ImageNetWeights(NamedTuple):
+    """What ``load_imagenet_weights`` found: the state_dict (None if it has none), where
+    it came from ("cache", "download", "offline" or "failed"), and one sentence saying so."""
+
+    state_dict: dict[str, torch.Tensor] | None
+    source: str
+    message: str
+
+
+def load_imagenet_weights(
+    name: str, weights: str = "DEFAULT", timeout: float = 5.0
+) -> ImageNetWeights:
+    """torchvision's ImageNet weights ``weights`` (e.g. "IMAGENET1K_V1") for model ``name``.
+
+    Read from torch.hub's cache, ``torch.hub.get_dir()/checkpoints/<file name of the URL>``,
+    when the file is there (no network); otherwise downloaded through torchvision, only if
+    its server answers within ``timeout`` seconds. Never raises for a missing network or a
+    bad file: the result says which branch ran. The state_dict loads strictly into
+    ``get_model(name)``.
+    """
+    import torchvision
+
+    if name not in TORCHVISION_NAMES:
+        raise unknown_name_error("torchvision ImageNet model", name, TORCHVISION_NAMES)
+    enum = torchvision.models.get_model_weights(name)
+    if weights not in enum.__members__:
+        raise unknown_name_error(f"weights for {name}", weights, list(enum.__members__))
+    chosen = enum[weights]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(chosen.url).name
+    source = "cache" if cached.exists() else "download"
+    if source == "download":
+        host = chosen.url.split("/")[2]
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+        except OSError as error:
+            reason = error.strerror or error
+            return ImageNetWeights(
+                None,
+                "offline",
+                f"torchvision's {chosen} weights are not in torch's cache "
+                f"({cached.parent}) and {host} cannot be reached from this machine "
+                f"({reason}).",
+            )
+    try:
+        state = chosen.get_state_dict(progress=False)
+    except Exception as error:  # a failed or corrupt download must not stop a chapter
+        message = f"Could not load torchvision's ImageNet weights {chosen}: {error!r}"
+        return ImageNetWeights(None, "failed", message)
+    if source == "cache":
+        where = f"read from torch's cache ({cached})"
+    else:
+        where = f"downloaded from {chosen.url}"
+    return ImageNetWeights(state, source, f"torchvision's {chosen} weights were {where}.")
+
+
 def imagenet_state_dict(name: str, timeout: float = 5.0) -> dict[str, torch.Tensor] | None:
     """torchvision's ImageNet weights for model ``name`` (its default weights), or None offline.
 
@@ -316,21 +382,9 @@ def imagenet_state_dict(name: str, timeout: float = 5.0) -> dict[str, torch.Tens
     when the download fails, this prints why and returns None, so a chapter can go on with the
     weights it has. The result loads strictly into ``get_model(name)`` for the ImageNet builders.
     """
-    import torchvision
-
-    if name not in TORCHVISION_NAMES:
-        raise unknown_name_error("torchvision ImageNet model", name, TORCHVISION_NAMES)
-    weights = torchvision.models.get_model_weights(name).DEFAULT
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not cached.exists():
-        host = weights.url.split("/")[2]
-        try:
-            socket.create_connection((host, 443), timeout=timeout).close()
-        except OSError as error:
-            print(f"Offline ({error}): torchvision's ImageNet weights {weights} cannot be downloaded here.")
-            return None
-    try:
-        return weights.get_state_dict(progress=False)
-    except Exception as error:  # a failed or corrupt download must not stop a chapter
-        print(f"Could not load torchvision's ImageNet weights {weights}: {error!r}")
-        return None
+    loaded = load_imagenet_weights(name, "DEFAULT", timeout)
+    if loaded.state_dict is None:
+        prefix = "Offline: " if loaded.source == "offline" else ""
+        suffix = " They cannot be downloaded here." if loaded.source == "offline" else ""
+        print(prefix + loaded.message + suffix)
+    return loaded.state_dict

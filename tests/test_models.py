@@ -157,3 +157,79 @@ def test_runs_the_same_aten_ops_as_torchvision(name):
         return Counter(e.name for e in prof.events() if e.name.startswith("aten::"))
 
     assert ops(models.get_model(name).eval()) == ops(getattr(torchvision.models, name)().eval())
+
+
+def _no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(models.socket, "create_connection", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+def test_load_imagenet_weights_reads_torchs_cache_without_network(monkeypatch, tmp_path):
+    # Where torchvision looks: $TORCH_HOME/hub/checkpoints/<file name of the weights' URL>.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _no_network(monkeypatch)
+    weights = torchvision.models.ResNeXt50_32X4D_Weights.IMAGENET1K_V1
+    cached = tmp_path / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[1]
+    assert torch.hub.get_dir() == str(tmp_path / "hub")
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    saved = models.resnext50_32x4d().state_dict()
+    torch.save(saved, cached)
+
+    loaded = models.load_imagenet_weights("resnext50_32x4d", "IMAGENET1K_V1")
+    assert loaded.source == "cache" and str(cached) in loaded.message
+    assert list(loaded.state_dict) == list(saved)
+    assert all(torch.equal(loaded.state_dict[k], v) for k, v in saved.items())
+    models.resnext50_32x4d().load_state_dict(loaded.state_dict, strict=True)
+    # The default (V2) weights are another file, not in the cache: reported, not raised.
+    default = models.load_imagenet_weights("resnext50_32x4d")
+    assert default.state_dict is None and default.source == "offline"
+    assert "cannot be reached" in default.message
+
+
+def test_load_imagenet_weights_unknown_weights_name_suggests_the_closest():
+    message = r"Unknown weights for resnext50_32x4d 'IMAGENET1K_V3'.*IMAGENET1K_V1"
+    with pytest.raises(ValueError, match=message):
+        models.load_imagenet_weights("resnext50_32x4d", "IMAGENET1K_V3")
+
+
+def test_resnext_widths_per_stage_match_the_docstring_names():
+    # planes = 64 * 2**i; d doubles per stage (4, 8, 16, 32); grouped width C*d;
+    # output width 4*planes.
+    net = models.resnext50_32x4d()
+    firsts = [stage[0] for stage in net.stages()]
+    assert [b.planes for b in firsts] == [64, 128, 256, 512]
+    assert [b.group_width for b in firsts] == [4, 8, 16, 32]
+    assert [b.width for b in firsts] == [32 * d for d in (4, 8, 16, 32)]
+    assert [b.out_channels for b in firsts] == [4 * p for p in (64, 128, 256, 512)]
+    resnet = models.resnet50()
+    assert [stage[0].width for stage in resnet.stages()] == [64, 128, 256, 512]
+
+
+def test_load_imagenet_weights_downloads_through_torchvision_when_the_server_answers(
+    monkeypatch, tmp_path
+):
+    # The online branch: torchvision's own download into the cache, then a load from it.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    class Answer:  # the server answers the connection check
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(models.socket, "create_connection", lambda *a, **k: Answer())
+    urls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        urls.append(url)
+        torch.save({"w": torch.ones(2)}, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    weights = torchvision.models.ResNeXt50_32X4D_Weights.IMAGENET1K_V1
+    loaded = models.load_imagenet_weights("resnext50_32x4d", "IMAGENET1K_V1")
+    assert urls == [weights.url]
+    assert loaded.source == "download" and weights.url in loaded.message
+    assert torch.equal(loaded.state_dict["w"], torch.ones(2))
+    cached = tmp_path / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[1]
+    assert cached.exists()  # kept in torch's cache for the next time
