@@ -1,10 +1,11 @@
 """Counting parameters and multiply-adds, by measurement and in closed form (chapter 4).
 
-The paper, like torchvision, reports "FLOPs" as multiply-adds (one multiply plus one add
-counts once). ``torch.utils.flop_counter`` counts a multiply-add as two FLOPs, so
-``count_flops`` halves its total. Only convolutions and the linear layer are counted
-(BatchNorm, ReLU, pooling and the residual additions are negligible and uncounted). The paper
-does not state its convention; this one reproduces its Table 1 (4.1 and 4.2 billion).
+The paper reports "FLOPs" as multiply-adds: Sec. 3.1 defines them as "FLOPs (floating-point
+operations, in # of multiply-adds)". ``torch.utils.flop_counter`` counts a multiply-add as two
+FLOPs, so ``count_flops`` halves its total. Only convolutions and the linear layer are counted
+(BatchNorm, ReLU, pooling and the residual additions are negligible and uncounted); the paper
+does not say which layers it counts, and this choice reproduces its Table 1 (4.1 and 4.2
+billion).
 """
 
 from __future__ import annotations

@@ -57,6 +57,9 @@ class ResNeXt(nn.Module):
     * the grouped width C*d (cardinality * d): the channels of the grouped 3x3;
     * the output width 4*planes: the channels every block of the stage returns.
 
+    Each block carries them as ``planes``, ``group_width`` (d), ``width`` (C*d) and
+    ``out_channels`` (4*planes); ``stages()`` returns the stages in order.
+
     Every stage but the first halves the resolution on its first block's 3x3.
     stem: "imagenet" (7x7/2 conv + 3x3/2 max-pool) or "cifar" (3x3/1 conv with 64 channels, no pool).
     x: (N, 3, H, W) -> logits (N, num_classes).
@@ -169,7 +172,7 @@ def resnext50_32x4d(num_classes: int = 1000, **kwargs) -> ResNeXt:
 
 
 def resnext101_32x8d(num_classes: int = 1000, **kwargs) -> ResNeXt:
-    """ResNeXt-101 (32x8d), torchvision-compatible."""
+    """ResNeXt-101 (32x8d), torchvision-compatible (not in the paper)."""
     return ResNeXt([3, 4, 23, 3], cardinality=32, bottleneck_width=8, num_classes=num_classes, **kwargs)
 
 
@@ -179,8 +182,9 @@ def resnext101_64x4d(num_classes: int = 1000, **kwargs) -> ResNeXt:
 
 
 def resnext29(cardinality: int, bottleneck_width: int, num_classes: int = 10, **kwargs) -> ResNeXt:
-    """The paper's CIFAR ResNeXt-29 (Sec. 5.3): 3x3 stem with 64 channels, no max-pool,
-    three stages of three blocks with outputs 256/512/1024. 8x64d has 34.4M parameters.
+    """The paper's CIFAR ResNeXt-29 (Sec. 5.3 and Appendix A): 3x3 stem with 64 channels,
+    no max-pool, three stages of three blocks with outputs 256/512/1024 on maps of 32, 16
+    and 8. 8x64d has 34.4M parameters (Table 7, counted without batch norm).
     x: (N, 3, 32, 32) -> (N, num_classes).
     """
     return ResNeXt([3, 3, 3], cardinality, bottleneck_width, num_classes=num_classes, stem="cifar", **kwargs)

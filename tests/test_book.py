@@ -7,6 +7,7 @@ executions nbmake just cached instead of running the notebooks again.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -44,6 +45,11 @@ def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 def markdown(nb: nbformat.NotebookNode) -> str:
     return "\n\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+def string_constants(source: str) -> list[str]:
+    """Every string literal in a code cell, implicit concatenations joined (as Python does)."""
+    return [n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
 def tags(cell: nbformat.NotebookNode) -> list[str]:
@@ -146,7 +152,7 @@ def test_first_code_cell_is_the_standard_setup(path):
     first = code_cells(read(path))[0]
     assert "hide-cell" in tags(first), "tag the setup cell `hide-cell`"
     assert 'if "google.colab" in sys.modules:' in first.source
-    assert f'"resnext-lessons[data] @ git+{REPO_URL}"' in first.source, (
+    assert f"resnext-lessons[data] @ git+{REPO_URL}" in string_constants(first.source), (
         f"the install must use _config.yml's repository.url, {REPO_URL}"
     )
     assert "DEVICE = pick_device()" in first.source
@@ -154,8 +160,8 @@ def test_first_code_cell_is_the_standard_setup(path):
 
 @by_notebook
 def test_every_install_url_matches_the_config(path):
-    sources = "\n".join(cell.source for cell in read(path).cells)
-    urls = set(re.findall(r"git\+(https://[^\s\"'@]+)", sources))
+    strings = [s for cell in code_cells(read(path)) for s in string_constants(cell.source)]
+    urls = set(re.findall(r"git\+(https://[^\s\"'@]+)", "\n".join(strings)))
     assert urls == {REPO_URL}
 
 
@@ -287,7 +293,9 @@ def test_site_reuses_the_notebooks_executed_by_pytest(site, cached_notebooks):
 def test_chapter_page(site, path):
     *_, html_dir = site
     soup, article = _article(html_dir, path.stem)
-    colab = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}/blob/{BRANCH}/book/{path.name}"
+    # The learner notebook, from the `notebooks` branch that the pages workflow writes.
+    repo = REPO_URL.removeprefix("https://github.com/")
+    colab = f"https://colab.research.google.com/github/{repo}/blob/notebooks/{path.stem}.ipynb"
     assert soup.find("a", href=colab), f"no Colab link to {colab}"
     assert article.find("img"), "each chapter shows at least one figure"
     assert article.select(".pasted-text"), "each chapter glues at least one number into its prose"
