@@ -6,26 +6,36 @@ notebook can display it, glue it, or save it. One module per group of chapters:
 ``training`` (8-9), ``roofline`` (10).
 """
 
+from .diagrams import (
+    block_forms_figure,
+    block_widths_figure,
+    bottleneck_figure,
+    resnet_resnext_figure,
+    split_transform_merge_figure,
+)
+from .grouped import (
+    cardinality_width_figure,
+    group_connections_figure,
+    grouped_bars_figure,
+)
+from .networks import stage_shapes_figure, topk_figure, weight_pattern_figure
+from .roofline import plot_roofline, reference_roofline_figure
 from .tables import markdown_table
-from .diagrams import bottleneck_figure
-from .diagrams import block_forms_figure
-from .diagrams import split_transform_merge_figure
-from .grouped import group_connections_figure
-from .grouped import cardinality_width_figure
-from .grouped import grouped_bars_figure
-from .networks import stage_shapes_figure
-from .networks import topk_figure
-from .networks import weight_pattern_figure
-from .training import training_curves_figure
-from .training import image_grid_figure
-from .training import similarity_figure
-from .roofline import plot_roofline
+from .training import (
+    image_grid_figure,
+    seed_band_figure,
+    silencing_figure,
+    similarity_figure,
+    training_curves_figure,
+)
 
 __all__ = [
     "markdown_table",
     "bottleneck_figure",
     "block_forms_figure",
     "split_transform_merge_figure",
+    "resnet_resnext_figure",
+    "block_widths_figure",
     "group_connections_figure",
     "cardinality_width_figure",
     "grouped_bars_figure",
@@ -35,5 +45,8 @@ __all__ = [
     "training_curves_figure",
     "image_grid_figure",
     "similarity_figure",
+    "silencing_figure",
+    "seed_band_figure",
     "plot_roofline",
+    "reference_roofline_figure",
 ]

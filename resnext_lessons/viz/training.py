@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 
-
 def training_curves_figure(histories: Mapping[str, Sequence[Mapping[str, float]]], title: str) -> Any:
     """Training loss and test accuracy per epoch, one line per run, on two panels.
 
@@ -83,5 +82,82 @@ def similarity_figure(matrix: Any, title: str, label: str = "group") -> Any:
     fig.colorbar(shown, ax=ax, label="cosine similarity")
     ax.set(xlabel=label, ylabel=label)
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def silencing_figure(curves: Mapping[str, tuple[int, Mapping[int, Sequence[float]]]], title: str) -> Any:
+    """Accuracy against channels silenced in one 3x3 layer, per network, on two panels: by the
+    number of channels and by the fraction of the layer's channels.
+
+    curves[label] = (width, {channels silenced: [accuracy of each draw, a fraction]}), e.g.
+    from ``dissect.silencing_sweep`` (with its counts turned into channels). Points: the mean
+    over the draws; error bars: their standard deviation (none for a single draw). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax_count, ax_fraction) = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for label, (width, sweep) in curves.items():
+        if not sweep or any(not 0 <= k <= width for k in sweep):
+            raise ValueError(f"{label}: channels silenced must lie in [0, {width}]; got {sorted(sweep)}")
+        counts = np.array(sorted(sweep))
+        means = np.array([100 * np.mean(sweep[k]) for k in counts])
+        stds = np.array([100 * np.std(sweep[k], ddof=1) if len(sweep[k]) > 1 else 0.0 for k in counts])
+        for ax, x in ((ax_count, counts), (ax_fraction, counts / width)):
+            ax.errorbar(x, means, yerr=stds, fmt="o-", capsize=3, label=f"{label} ({width} channels)")
+    ax_count.set(xlabel="channels of the 3x3 silenced", ylabel="test accuracy (%)")
+    ax_fraction.set(xlabel="fraction of the 3x3's channels silenced")
+    for ax in (ax_count, ax_fraction):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def seed_band_figure(
+    experiments: Mapping[str, Mapping[str, Sequence[Sequence[Mapping[str, float]]]]], title: str
+) -> Any:
+    """Test accuracy and training loss per epoch over several seeds: every run as a thin line,
+    the mean over seeds as a thick one, and a band of +- one standard deviation.
+
+    experiments[panel][model]: one history per seed (what ``train.fit`` returns). Each panel
+    (e.g. "live run" and "reference run") is one column; its name is the column's title, so
+    it should say the data used. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    columns = len(experiments)
+    if columns == 0:
+        raise ValueError("experiments is empty; pass {panel: {model: [history per seed]}}")
+    fig, axes = plt.subplots(2, columns, figsize=(4.6 * columns, 5.6), squeeze=False)
+    for col, (panel, models) in enumerate(experiments.items()):
+        ax_acc, ax_loss = axes[0, col], axes[1, col]
+        for i, (model, histories) in enumerate(models.items()):
+            color = f"C{i}"
+            if not histories:
+                continue
+            length = min(len(h) for h in histories)
+            epochs = np.arange(1, length + 1)
+            for ax, key, scale in ((ax_acc, "test_acc", 100), (ax_loss, "train_loss", 1)):
+                values = np.array([[scale * row[key] for row in h[:length]] for h in histories])
+                for run in values:
+                    ax.plot(epochs, run, color=color, lw=0.6, alpha=0.5)
+                mean = values.mean(0)
+                std = values.std(0, ddof=1) if len(values) > 1 else np.zeros_like(mean)
+                ax.plot(epochs, mean, color=color, lw=2, label=f"{model} (mean of {len(values)})")
+                ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+        ax_acc.set(ylabel="test accuracy (%)", title=panel)
+        ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)")
+        for ax in (ax_acc, ax_loss):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+        ax_acc.legend(fontsize=7, title="band: mean +- 1 std over seeds", title_fontsize=7)
+    for ax in axes[0, :]:
+        ax.title.set_fontsize(9)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
