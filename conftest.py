@@ -6,7 +6,8 @@ reads in `execute_notebooks: cache` mode, so the build renders those outputs ins
 the notebook again. The notebook in book/ is never written to: it stays without outputs.
 
 The site tests (marked `site`) build the book and read the HTML, so they run after every
-notebook of the session.
+notebook of the session. The browser tests (marked `browser`) open that same build in Chromium,
+so they run after the site tests; the `site_build` fixture hands them the session's build.
 """
 
 from __future__ import annotations
@@ -25,15 +26,32 @@ JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
 
 # The notebooks this session stored in the cache, for the site test to check they were not re-run.
 CACHED_NOTEBOOKS = pytest.StashKey[set]()
+# What tests/test_book.py's `site` fixture returned: (return code, log, html directory).
+SITE_BUILD = pytest.StashKey[tuple]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[CACHED_NOTEBOOKS] = set()
 
 
+def _stage(item: pytest.Item) -> int:
+    if item.get_closest_marker("browser") is not None:
+        return 2
+    return int(item.get_closest_marker("site") is not None)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Stable sort: everything keeps its order, site tests move after the notebooks they render.
-    items.sort(key=lambda item: item.get_closest_marker("site") is not None)
+    # Stable sort: everything keeps its order, site tests move after the notebooks they render,
+    # browser tests after the site tests whose build they open.
+    items.sort(key=_stage)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+    """Remember the book build of tests/test_book.py's `site` fixture for the browser tests."""
+    outcome = yield
+    if fixturedef.argname == "site" and outcome.excinfo is None:
+        request.config.stash[SITE_BUILD] = outcome.get_result()
 
 
 def _is_notebook_item(item: pytest.Item) -> bool:
@@ -118,6 +136,13 @@ def pytest_runtest_call(item: pytest.Item):
 def cached_notebooks(request: pytest.FixtureRequest) -> set[Path]:
     """Notebooks that passed under nbmake in this session and are now in the build's cache."""
     return set(request.config.stash[CACHED_NOTEBOOKS])
+
+
+@pytest.fixture(scope="module")
+def site_build(request: pytest.FixtureRequest) -> tuple | None:
+    """The site tests' book build in this session, (return code, log, html directory), or None
+    if no site test has built it yet (read when a module first asks for it)."""
+    return request.config.stash.get(SITE_BUILD, None)
 
 
 @pytest.fixture
