@@ -151,7 +151,7 @@ class _Block(nn.Module):
     def _merge(self, transformed: Tensor, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         # In place, as torchvision does: no extra full-size tensors per block (out of place cost
-        # about 3% of ResNeXt-50's CPU inference in chapter 9's benchmark).
+        # about 3% of ResNeXt-50's CPU inference in chapter 10's benchmark).
         transformed += identity
         return torch.relu_(transformed)
 

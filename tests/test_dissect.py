@@ -59,14 +59,14 @@ def test_permuted_block_holds_the_paths_in_the_new_order():
         assert torch.equal(back.state_dict()[key], value), key
 
 
-@pytest.mark.parametrize("forget", ["conv1", "bn1", "bn2", "conv3"])
+@pytest.mark.parametrize("forget", ["conv1", "bn1", "conv2", "bn2", "conv3"])
 def test_moving_only_some_of_a_path_changes_the_function(forget):
     # What permute_paths moves is all needed: leave one piece behind and the block changes.
     block = trained_like_block()
     permuted = dissect.permute_paths(block, [1, 0, 2, 3, 4, 5, 6, 7])
     with torch.no_grad():
-        if forget == "conv1":
-            permuted.conv1.weight.copy_(block.conv1.weight)
+        if forget in ("conv1", "conv2"):
+            getattr(permuted, forget).weight.copy_(getattr(block, forget).weight)
         elif forget == "conv3":
             permuted.conv3.weight.copy_(block.conv3.weight)
         else:
