@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from resnext_lessons import bench, notebook
+from resnext_lessons import bench, measure, notebook, throughput
 from resnext_lessons.bench import (
     BenchConfig,
     conv_bytes,
@@ -73,6 +73,7 @@ def test_json_names_the_device_and_versions(tiny_sweep):
     assert tiny_sweep["device"] == notebook.pick_device().type
     assert tiny_sweep["device_name"] and tiny_sweep["torch_version"] == torch.__version__
     assert "ours_vs_torchvision" in tiny_sweep and tiny_sweep["ours_vs_torchvision"] is None  # models not run
+    assert tiny_sweep["ours_vs_torchvision_interval"] is None and tiny_sweep["fp32_policy"]
     assert tiny_sweep["sweep_time_exponent"] == pytest.approx(bench.time_exponent(tiny_sweep["sweep"]))
     assert tiny_sweep["config"]["groups"] == [1, 2, 4, 16]
     peak = tiny_sweep["peak"]
@@ -122,12 +123,13 @@ def test_default_groups_run_from_dense_to_depthwise():
 @pytest.mark.parametrize(
     "name, precision, cl, compiled",
     [("fp32", "fp32", False, False), ("bf16-cl", "bf16", True, False), ("fp16-cl-compile", "fp16", True, True),
-     ("fp32-compile", "fp32", False, True)],
+     ("fp32-compile", "fp32", False, True), ("tf32-cl", "tf32", True, False)],
 )
 def test_parse_setting(name, precision, cl, compiled):
     s = parse_setting(name)
     assert (s.precision, s.channels_last, s.compile) == (precision, cl, compiled)
-    assert s.autocast_dtype == (None if precision == "fp32" else bench.PRECISIONS[precision])
+    assert s.autocast_dtype == (None if precision in ("fp32", "tf32") else bench.PRECISIONS[precision])
+    assert s.tf32 == (precision == "tf32")  # only tf32 lets cuDNN and matmuls use TF32
 
 
 @pytest.mark.parametrize("name", ["fp64", "bf16-cl-cl", "bf16-fast", ""])
@@ -140,13 +142,18 @@ def test_time_interleaved_alternates_order_and_warms_up():
     calls = []
     fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
     samples = time_interleaved(fns, "cpu", warmup=2, repeats=3, min_sample_s=0.0)
-    assert calls == list("aabbcc") + list("abc") + list("cba") + list("abc")
+    assert calls == list("aabbcc") + list("abc") + list("cba") + list("bca")
     assert {k: len(v) for k, v in samples.items()} == {"a": 3, "b": 3, "c": 3}
+    # Over six rounds every order of three occurs once: each takes each place twice.
+    calls.clear()
+    time_interleaved(fns, "cpu", warmup=0, repeats=6, min_sample_s=0.0)
+    rounds = ["".join(calls[i:i + 3]) for i in range(0, 18, 3)]
+    assert sorted(rounds) == ["abc", "acb", "bac", "bca", "cab", "cba"]
 
 
 def test_time_interleaved_repeats_short_calls_within_a_sample(monkeypatch):
     clock = [0.0]  # a fake clock: each call takes exactly 1 ms
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: clock[0])
     calls = []
 
     def short():
@@ -161,10 +168,13 @@ def test_time_interleaved_repeats_short_calls_within_a_sample(monkeypatch):
 def test_gpu_flags_set_and_restore_backend_flags():
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     before = cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32
-    with bench._gpu_flags(torch.device("cuda"), full_fp32=True):
+    with bench.gpu_flags(torch.device("cuda"), tf32=False):
         assert cudnn.benchmark is True and cudnn.allow_tf32 is False and matmul.allow_tf32 is False
     assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == before
-    with bench._gpu_flags(torch.device("cpu"), full_fp32=True):
+    with bench.gpu_flags(torch.device("cuda"), tf32=True, benchmark=False):
+        assert cudnn.benchmark is False and cudnn.allow_tf32 is True and matmul.allow_tf32 is True
+    assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == before
+    with bench.gpu_flags(torch.device("cpu"), tf32=False):
         assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == before
 
 
@@ -228,11 +238,11 @@ def test_models_and_a_failing_compile(monkeypatch, capsys):
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     # One block per stage keeps this quick; the code path is the 50-layer one's.
-    monkeypatch.setattr(bench.models, "resnet50", lambda: ResNeXt([1, 1, 1, 1]))
-    monkeypatch.setattr(bench.models, "resnext50_32x4d", lambda: ResNeXt([1, 1, 1, 1], 32, 4))
-    monkeypatch.setattr(bench.torchvision.models, "resnext50_32x4d",
+    monkeypatch.setattr(throughput.models, "resnet50", lambda: ResNeXt([1, 1, 1, 1]))
+    monkeypatch.setattr(throughput.models, "resnext50_32x4d", lambda: ResNeXt([1, 1, 1, 1], 32, 4))
+    monkeypatch.setattr(throughput.torchvision.models, "resnext50_32x4d",
                         lambda: tv_resnet.ResNet(tv_resnet.Bottleneck, [1, 1, 1, 1], groups=32, width_per_group=4))
-    config = BenchConfig(batch=2, image_size=32, settings=("fp32", "fp32-compile"), warmup=0, repeats=2, min_sample_s=0)
+    config = BenchConfig(batch=2, image_size=32, settings=("fp32", "fp32-compile"), warmup=0, repeats=3, min_sample_s=0)
     result = bench.run_benchmarks(config, "cpu", parts=("models",))
     rows = result["throughput"]
     assert {(r["model"], r["implementation"], r["mode"]) for r in rows} == {
@@ -246,8 +256,41 @@ def test_models_and_a_failing_compile(monkeypatch, capsys):
     ]
     assert result["ours_vs_torchvision"] == min(r["ours_vs_torchvision"] for r in result["ours_vs_torchvision_by_setting"])
     assert result["ours_vs_torchvision"] > 0
+    for r in result["ours_vs_torchvision_by_setting"]:
+        # the point is the median of the paired rounds, and its interval brackets it
+        assert len(r["per_round"]) == 3
+        assert r["ours_vs_torchvision"] == statistics.median(r["per_round"])
+        assert min(r["per_round"]) <= r["ci_low"] <= r["ours_vs_torchvision"] <= r["ci_high"] <= max(r["per_round"])
+        assert (r["ci_low"], r["ci_high"]) == bench.bootstrap_interval(r["per_round"], 0.95, 2000)
+    interval = result["ours_vs_torchvision_interval"]
+    lowest = min(result["ours_vs_torchvision_by_setting"], key=lambda r: r["ours_vs_torchvision"])
+    assert (interval["low"], interval["high"]) == (lowest["ci_low"], lowest["ci_high"])
+    assert (interval["setting"], interval["mode"], interval["rounds"]) == (lowest["setting"], lowest["mode"], 3)
+    assert interval["level"] == 0.95 and "percentile bootstrap" in interval["method"]
+    json.dumps(result)  # JSON-ready
     assert result["skipped"] == [
         {"setting": "fp32-compile", "mode": m, "reason": "RuntimeError: no C++ compiler"} for m in ("inference", "train")
     ]
     report = bench.format_report(result)
     assert "resnext50_32x4d (torchvision)" in report and "Skipped fp32-compile" in report
+    assert "95% interval" in report and f"[{lowest['ci_low']:.3f}, {lowest['ci_high']:.3f}]" in report
+
+
+def test_reference_roofline_draws_each_datasheet_roof_and_the_layers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from resnext_lessons.viz import reference_roofline_figure
+
+    fig = reference_roofline_figure([("groups=32", 18.0)])
+    ax = fig.axes[0]
+    roofs = {line.get_label(): max(line.get_ydata()) for line in ax.get_lines()
+             if not line.get_label().startswith("_")}
+    expected = {f"{name}, {label}": spec[key] for name, spec in bench.SPEC_SHEET_GPUS.items()
+                for key, label in (("fp32_flops_per_s", "fp32"), ("tf32_flops_per_s", "TF32"))}
+    assert roofs == pytest.approx(expected)  # each roof flat at its datasheet peak
+    assert any(list(line.get_xdata()) == [18.0, 18.0] for line in ax.get_lines())  # the layer
+    assert "not measured" in ax.get_title()
+    plt.close(fig)

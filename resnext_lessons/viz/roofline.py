@@ -1,10 +1,11 @@
-"""The roofline figure of chapter 10. The arithmetic (attainable FLOP/s) lives in ``bench``;
-this module only draws it."""
+"""The roofline figures of chapter 10. The arithmetic (attainable FLOP/s, the ridge point,
+the spec-sheet ceilings) lives in ``resnext_lessons.measure``; this module only draws it."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..measure import SPEC_SHEET_GPUS, attainable_flops_per_s, ridge_point
 
 
 def plot_roofline(peak: dict[str, Any], sweep: Sequence[dict[str, Any]], config: Any, device_label: str, ax: Any = None) -> Any:
@@ -17,8 +18,6 @@ def plot_roofline(peak: dict[str, Any], sweep: Sequence[dict[str, Any]], config:
     Returns the Figure.
     """
     import matplotlib.pyplot as plt
-
-    from ..bench import attainable_flops_per_s
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -50,7 +49,51 @@ def plot_roofline(peak: dict[str, Any], sweep: Sequence[dict[str, Any]], config:
     return ax.figure
 
 
-# ----------------------------------------------------------------------- block diagrams (ch. 1-2)
-# Drawn in data coordinates on axis-free Axes, data flowing from the input at the top to the
-# output at the bottom, as in the papers' figures. Layers are labelled in the ResNeXt paper's
-# notation: (input channels, filter size, output channels).
+def reference_roofline_figure(
+    layers: Sequence[tuple[str, float]],
+    gpus: dict[str, dict[str, Any]] = SPEC_SHEET_GPUS,
+    ax: Any = None,
+) -> Any:
+    """Rooflines of reference GPUs from their datasheets, with layers placed by intensity.
+
+    ``layers``: (label, FLOP per byte) pairs, drawn as vertical lines. ``gpus``: name ->
+    ``fp32_flops_per_s``, ``tf32_flops_per_s``, ``bandwidth_bytes_per_s`` (published
+    numbers, ``measure.SPEC_SHEET_GPUS``). Each GPU gets two roofs over one slope: strict fp32
+    on CUDA cores (solid) and TF32 on tensor cores (dashed); a dot marks each ridge point.
+    Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.2))
+    ridges = [
+        ridge_point(spec[key], spec["bandwidth_bytes_per_s"])
+        for spec in gpus.values()
+        for key in ("fp32_flops_per_s", "tf32_flops_per_s")
+    ]
+    points = ridges + [intensity for _, intensity in layers]
+    lo, hi = min(points) / 4, max(points) * 4
+    xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+    for (name, spec), color in zip(gpus.items(), ("C0", "C1", "C2", "C3")):
+        for key, style, label in (
+            ("fp32_flops_per_s", "-", "fp32"),
+            ("tf32_flops_per_s", "--", "TF32"),
+        ):
+            peak = {
+                "flops_per_s": spec[key],
+                "bandwidth_bytes_per_s": spec["bandwidth_bytes_per_s"],
+            }
+            ys = [attainable_flops_per_s(x, peak) for x in xs]
+            ax.plot(xs, ys, style, color=color, lw=1.4, label=f"{name}, {label}")
+            ridge = ridge_point(spec[key], spec["bandwidth_bytes_per_s"])
+            ax.plot([ridge], [spec[key]], "o", color=color, ms=4)
+    for label, intensity in layers:
+        ax.axvline(intensity, color="0.5", lw=0.8, ls=":")
+        ax.annotate(label, (intensity, lo * min(s["bandwidth_bytes_per_s"] for s in gpus.values())),
+                    textcoords="offset points", xytext=(3, 4), rotation=90, fontsize=7,
+                    color="0.3", va="bottom")
+    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP / byte)",
+           ylabel="attainable FLOP/s")
+    ax.set_title("Spec-sheet rooflines (datasheet numbers, not measured)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax.figure
