@@ -1,14 +1,21 @@
-"""Datasets and loaders for chapter 7: CIFAR as in the paper, handwritten digits offline.
+"""Datasets and loaders for chapter 8: CIFAR as in the paper, Fashion-MNIST and digits offline.
 
-The paper trains on CIFAR-10/100 with "simple data augmentation" (4-pixel padding, random
-32x32 crop, horizontal flip) and per-channel normalisation (Section 5.2, following He et al.).
-Machines without internet (CI, these notes' build) cannot download CIFAR, so the package also
-offers scikit-learn's ``digits``: 1,797 real 8x8 scans that ship inside scikit-learn. It is used
-only when the caller says so (``allow_offline=True``), and the returned :class:`Data` names it.
+The paper trains its CIFAR models (Sec. 5.3; the recipe is in its Appendix A) on 32x32 crops
+of the zero-padded 40x40 image or its horizontal flip, following He et al.; ``load_cifar``
+does that, with per-channel normalisation. Machines without internet cannot download CIFAR,
+so the package also reads two real datasets offline:
+
+- Fashion-MNIST (Xiao et al., 2017): 60,000 + 10,000 grey 28x28 photos of clothes in 10
+  classes, from torchvision's folder, Debian's ``dataset-fashion-mnist`` package, or a download;
+- scikit-learn's ``digits``: 1,797 real 8x8 scans that ship inside scikit-learn.
+
+A fallback to digits happens only when the caller allows it (``allow_offline=True``), and the
+returned :class:`Data` names what was used in ``note``.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,10 +30,12 @@ __all__ = [
     "load_data",
     "load_cifar",
     "load_digits",
+    "load_fashion_mnist",
+    "FASHION_MNIST_SYSTEM_DIR",
     "make_loaders",
 ]
 
-DATASETS = ("cifar10", "cifar100", "digits")
+DATASETS = ("cifar10", "cifar100", "digits", "fashion-mnist")
 
 # Per-channel statistics of the CIFAR training sets (pixels scaled to [0, 1]).
 _CIFAR_STATS = {
@@ -45,7 +54,10 @@ class Data:
     """A train/test pair and what a plot or a model needs to know about it.
 
     ``train[i]`` and ``test[i]`` are ``(image, label)`` with ``image: (3, H, W)`` normalised
-    float32 and ``label`` an int in ``[0, num_classes)``. ``note`` says where the images came from.
+    float32 and ``label`` an int in ``[0, num_classes)``. ``note`` says where the images came from;
+    ``route`` names the branch in one word: "read" (a local copy: CIFAR's root, torchvision's
+    folder or Debian's package), "download", "builtin" (digits, inside scikit-learn) or
+    "offline-fallback" (digits instead of the dataset asked for).
     """
 
     name: str
@@ -56,6 +68,7 @@ class Data:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     note: str
+    route: str = "read"
 
     @property
     def num_classes(self) -> int:
@@ -64,7 +77,8 @@ class Data:
     @property
     def title(self) -> str:
         """Short label for plot titles, e.g. ``"digits (offline)"`` or ``"CIFAR-10"``."""
-        return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(self.name, "digits (offline)")
+        titles = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
+        return titles.get(self.name, "digits (offline)")
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation for display: ``x: (..., 3, H, W)`` -> values in [0, 1]."""
@@ -110,11 +124,11 @@ def load_cifar(name: str = "cifar10", root: str | os.PathLike = "data", download
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             tried += f", then downloading {_CIFAR_URLS[name]} ({reason})"
             raise FileNotFoundError(_cifar_help(name, root, tried)) from None
-        source = f"downloaded to {root}"
+        source, route = f"downloaded to {root}", "download"
     else:
-        source = f"read from {root}"
+        source, route = f"read from {root}", "read"
     mean, std = _CIFAR_STATS[name]
-    return Data(name, train, test, tuple(train.classes), 32, mean, std, f"{name} {source}")
+    return Data(name, train, test, tuple(train.classes), 32, mean, std, f"{name} {source}", route)
 
 
 def _cifar_help(name: str, root: Path, tried: str) -> str:
@@ -156,7 +170,142 @@ def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0)
     classes = tuple(str(int(c)) for c in bunch.target_names)
     note = (f"digits: {len(train)} train / {len(test)} test real 8x8 scans from scikit-learn, "
             f"resized to {image_size}x{image_size}")
-    return Data("digits", train, test, classes, image_size, (mean,) * 3, (std,) * 3, note)
+    return Data("digits", train, test, classes, image_size, (mean,) * 3, (std,) * 3, note, "builtin")
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+# Where Debian's (and Ubuntu's) package dataset-fashion-mnist installs the four files.
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+_FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                  "t10k-labels-idx1-ubyte")
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    """An IDX file of unsigned bytes (the MNIST format; gzip-compressed if ``path`` ends in .gz).
+
+    Raises ``ValueError`` naming ``path`` when it is truncated or not an IDX file.
+    """
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{path} is not readable ({type(error).__name__}: {error}): corrupt or truncated") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (wrong header): corrupt or another file")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + (int(torch.tensor(dims).prod()) if dims else 0)
+    if len(raw) != expected:
+        raise ValueError(f"{path} holds {len(raw):,} bytes where its header {dims} needs {expected:,}: "
+                         "truncated or corrupt")
+    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).view(*dims)
+
+
+def _read_fashion_folder(folder: Path) -> tuple[torch.Tensor, ...]:
+    """(train images (60000, 28, 28) uint8, train labels, test images, test labels) from ``folder``,
+    which holds the four files extracted or as ``.gz``. FileNotFoundError / ValueError say why not."""
+    paths = []
+    for name in _FASHION_FILES:
+        found = [folder / n for n in (name, name + ".gz") if (folder / n).is_file()]
+        if not found:
+            raise FileNotFoundError(f"{folder / name}[.gz] is missing")
+        paths.append(found[0])
+    train_x, train_y, test_x, test_y = (_read_idx(p) for p in paths)
+    for images, labels, p in [(train_x, train_y, paths[0]), (test_x, test_y, paths[2])]:
+        if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
+            raise ValueError(f"{p}: {tuple(images.shape)} images for {tuple(labels.shape)} labels; corrupt files")
+        if int(labels.max()) >= len(FASHION_MNIST_CLASSES):
+            raise ValueError(f"{p}: a label is {int(labels.max())}, beyond the 10 classes; corrupt files")
+    return train_x, train_y.long(), test_x, test_y.long()
+
+
+def _subset(n: int | None, total: int, generator: torch.Generator, what: str) -> torch.Tensor:
+    if n is None:
+        return torch.arange(total)
+    if not 0 < n <= total:
+        raise ValueError(f"{what}={n} must lie in [1, {total:,}] (the images Fashion-MNIST has)")
+    return torch.randperm(total, generator=generator)[:n].sort().values
+
+
+def load_fashion_mnist(
+    root: str | os.PathLike = "data",
+    image_size: int = 28,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    *,
+    download: bool = True,
+    seed: int = 0,
+) -> Data:
+    """Fashion-MNIST as 3-channel ``(3, image_size, image_size)`` images, no augmentation.
+
+    Reads, in this order: torchvision's folder ``root/FashionMNIST/raw``, then Debian's
+    ``FASHION_MNIST_SYSTEM_DIR`` (package ``dataset-fashion-mnist``), then downloads with
+    torchvision into ``root`` when ``download``. Raises ``FileNotFoundError`` naming all three
+    routes and why each failed. ``train_size``/``test_size`` take a fixed random subset (same
+    ``seed``, same images); pixels are scaled to [0, 1], resized (antialiased bilinear) and
+    normalised with the training subset's mean and std.
+    """
+    if not 8 <= image_size <= 64:
+        raise ValueError(f"image_size={image_size} must lie in [8, 64]; the photos are 28x28")
+    root = Path(root).expanduser()
+    torchvision_dir = root / "FashionMNIST" / "raw"
+    tried: list[str] = []
+    arrays = None
+    for folder, label in [(torchvision_dir, "torchvision's folder"),
+                          (FASHION_MNIST_SYSTEM_DIR, "Debian's dataset-fashion-mnist")]:
+        try:
+            arrays, source, route = _read_fashion_folder(folder), f"read from {folder} ({label})", "read"
+            break
+        except (FileNotFoundError, ValueError) as error:
+            tried.append(f"{label} {folder}: {str(error).splitlines()[0]}")
+    if arrays is None:
+        if not download:
+            tried.append("torchvision's download: not tried (download=False)")
+        else:
+            from torchvision.datasets import FashionMNIST
+
+            try:  # downloads the four files into torchvision_dir and checks their md5 sums
+                FashionMNIST(root, train=True, download=True)
+                failure = None
+            except Exception as error:  # no network, proxy, disk full: all end the same way
+                failure = f"{type(error).__name__}: {error}".splitlines()[0]
+            try:
+                arrays, source = _read_fashion_folder(torchvision_dir), f"downloaded to {torchvision_dir}"
+                route = "download"
+            except (FileNotFoundError, ValueError) as error:
+                tried.append(f"torchvision's download into {root}: {failure or str(error).splitlines()[0]}")
+    if arrays is None:
+        raise FileNotFoundError(
+            "Fashion-MNIST is not available. Tried, in order: " + "; ".join(f"({i}) {t}" for i, t in enumerate(tried, 1))
+            + f". Fix one: `apt-get install dataset-fashion-mnist`, or put the four *-ubyte.gz files in "
+            f"{torchvision_dir}/, or run once with network access; or use the offline 'digits' dataset "
+            "(allow_offline=True, or --data digits)."
+        )
+    train_x, train_y, test_x, test_y = arrays
+    generator = torch.Generator().manual_seed(seed)
+    train_idx = _subset(train_size, len(train_y), generator, "train_size")
+    test_idx = _subset(test_size, len(test_y), generator, "test_size")
+
+    def prepare(images: torch.Tensor) -> torch.Tensor:  # (N, 28, 28) uint8 -> (N, 1, S, S) float
+        x = images.unsqueeze(1).float() / 255.0
+        if image_size != x.shape[-1]:
+            x = F.interpolate(x, size=image_size, mode="bilinear", align_corners=False, antialias=True)
+        return x
+
+    train_images, test_images = prepare(train_x[train_idx]), prepare(test_x[test_idx])
+    mean, std = train_images.mean().item(), train_images.std().item()
+    # Grey -> the 3 channels every model expects; expand is a view, so memory stays one channel.
+    train_images = ((train_images - mean) / std).expand(-1, 3, -1, -1)
+    test_images = ((test_images - mean) / std).expand(-1, 3, -1, -1)
+    train = TensorDataset(train_images, train_y[train_idx])
+    test = TensorDataset(test_images, test_y[test_idx])
+    note = (f"fashion-mnist: {len(train):,} train / {len(test):,} test real 28x28 photos {source}, "
+            f"resized to {image_size}x{image_size}")
+    return Data("fashion-mnist", train, test, FASHION_MNIST_CLASSES, image_size, (mean,) * 3, (std,) * 3, note,
+                route)
 
 
 def load_data(
@@ -166,23 +315,30 @@ def load_data(
     download: bool = True,
     allow_offline: bool = False,
     digits_size: int = 16,
+    image_size: int | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
 ) -> Data:
     """The dataset called ``name`` (one of ``DATASETS``).
 
-    If CIFAR cannot be read or downloaded, raise ``FileNotFoundError`` saying what was tried,
-    unless ``allow_offline``: then return ``digits`` instead, with the reason in ``Data.note``.
+    If CIFAR or Fashion-MNIST cannot be read or downloaded, raise ``FileNotFoundError`` saying
+    what was tried, unless ``allow_offline``: then return ``digits`` instead, with the reason in
+    ``Data.note``. image_size: the side of digits (default ``digits_size``) and Fashion-MNIST
+    (default 28); CIFAR is always 32. train_size, test_size: a subset of Fashion-MNIST.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if name == "digits":
-        return load_digits(digits_size)
+        return load_digits(image_size or digits_size)
     try:
+        if name == "fashion-mnist":
+            return load_fashion_mnist(root, image_size or 28, train_size, test_size, download=download)
         return load_cifar(name, root, download=download)
     except FileNotFoundError as error:
         if not allow_offline:
             raise
-        digits = load_digits(digits_size)
-        return replace(digits, note=f"{digits.note} (offline fallback, because {error})")
+        digits = load_digits(image_size or digits_size)
+        return replace(digits, note=f"{digits.note} (offline fallback, because {error})", route="offline-fallback")
 
 
 def default_workers(data: Data, device: torch.device | str, world_size: int = 1) -> int:

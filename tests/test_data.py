@@ -172,3 +172,131 @@ def test_loader_settings_suit_the_device(digits, fake_cifar_root):
 def test_batch_larger_than_the_data_is_refused(digits):
     with pytest.raises(ValueError, match="batch_size=5000"):
         make_loaders(digits, 5000)
+
+
+# ------------------------------------------------------------------------------- Fashion-MNIST
+def _idx_bytes(array: np.ndarray) -> bytes:
+    """``array`` (uint8) in the IDX format of the MNIST files."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def _write_fashion(folder, n_train=40, n_test=20, gz=True, seed=0):
+    """Four tiny files in Fashion-MNIST's format; returns the arrays written."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": np.arange(n_train, dtype=np.uint8) % 10,
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": np.arange(n_test, dtype=np.uint8) % 10,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        raw = _idx_bytes(array)
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(raw))
+        else:
+            (folder / name).write_bytes(raw)
+    return arrays
+
+
+@pytest.fixture
+def no_fashion_anywhere(tmp_path, monkeypatch):
+    """No system copy, no network: only what a test writes exists."""
+    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "system")
+
+    def refuse(self):
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", refuse)
+    return tmp_path
+
+
+def test_fashion_read_from_the_system_folder(no_fashion_anywhere):
+    arrays = _write_fashion(no_fashion_anywhere / "system")
+    d = load_data("fashion-mnist", no_fashion_anywhere / "root")
+    assert d.name == "fashion-mnist" and d.title == "Fashion-MNIST" and d.num_classes == 10
+    assert "dataset-fashion-mnist" in d.note and (len(d.train), len(d.test)) == (40, 20) and d.route == "read"
+    x, y = d.test[3]
+    assert x.shape == (3, 28, 28) and int(y) == 3 and torch.equal(x[0], x[2])
+    raw = torch.as_tensor(arrays["t10k-images-idx3-ubyte"][3], dtype=torch.float32) / 255
+    torch.testing.assert_close(d.denormalize(x)[0], raw)  # the real pixels, normalised with train stats
+    train = d.train.tensors[0]
+    assert abs(train.mean().item()) < 1e-4 and abs(train.std().item() - 1) < 1e-3
+
+
+def test_fashion_torchvision_folder_comes_first(no_fashion_anywhere):
+    _write_fashion(no_fashion_anywhere / "system", n_train=30)
+    _write_fashion(no_fashion_anywhere / "root" / "FashionMNIST" / "raw", n_train=50, gz=False)
+    d = load_data("fashion-mnist", no_fashion_anywhere / "root")
+    assert len(d.train) == 50 and "torchvision's folder" in d.note
+
+
+def test_fashion_download_is_the_third_route(no_fashion_anywhere, monkeypatch):
+    def fake_download(self):  # what torchvision's download leaves behind, without a network
+        _write_fashion(no_fashion_anywhere / "root" / "FashionMNIST" / "raw", n_train=60)
+
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", fake_download)
+    d = load_data("fashion-mnist", no_fashion_anywhere / "root")
+    assert len(d.train) == 60 and "downloaded to" in d.note and d.route == "download"
+
+
+def test_fashion_missing_everywhere_names_all_three_routes(no_fashion_anywhere):
+    root = no_fashion_anywhere / "root"
+    with pytest.raises(FileNotFoundError) as info:
+        load_data("fashion-mnist", root)
+    message = str(info.value)
+    for part in ["(1) torchvision's folder", str(root / "FashionMNIST" / "raw"), "(2) Debian's dataset-fashion-mnist",
+                 str(no_fashion_anywhere / "system"), "(3) torchvision's download", "no network in this test",
+                 "apt-get install dataset-fashion-mnist", "allow_offline=True"]:
+        assert part in message, part
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        data.load_fashion_mnist(root, download=False)
+    fallback = load_data("fashion-mnist", root, allow_offline=True)
+    assert fallback.name == "digits" and "Fashion-MNIST is not available" in fallback.note
+    assert fallback.route == "offline-fallback" and load_data("digits").route == "builtin"
+
+
+def test_fashion_corrupt_or_missing_file_is_named(no_fashion_anywhere):
+    system = no_fashion_anywhere / "system"
+    _write_fashion(system)
+    truncated = system / "t10k-images-idx3-ubyte.gz"
+    truncated.write_bytes(truncated.read_bytes()[:50])
+    with pytest.raises(FileNotFoundError) as info:
+        load_data("fashion-mnist", no_fashion_anywhere / "root")
+    assert str(truncated) in str(info.value) and "corrupt or truncated" in str(info.value)
+    truncated.unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte\\[.gz\\] is missing"):
+        load_data("fashion-mnist", no_fashion_anywhere / "root")
+
+
+def test_fashion_short_idx_file_is_refused(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(_idx_bytes(np.zeros((3, 28, 28), dtype=np.uint8))[:-10])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        data._read_idx(path)
+    path.write_bytes(b"not an idx file at all")
+    with pytest.raises(ValueError, match="wrong header"):
+        data._read_idx(path)
+
+
+def test_fashion_subsets_and_resizing_are_fixed(no_fashion_anywhere):
+    _write_fashion(no_fashion_anywhere / "system")
+    a = data.load_fashion_mnist(no_fashion_anywhere / "root", image_size=14, train_size=10, test_size=5)
+    b = data.load_fashion_mnist(no_fashion_anywhere / "root", image_size=14, train_size=10, test_size=5)
+    assert (len(a.train), len(a.test), a.image_size) == (10, 5, 14)
+    assert a.train[0][0].shape == (3, 14, 14) and torch.equal(a.train.tensors[0], b.train.tensors[0])
+    with pytest.raises(ValueError, match="train_size=41"):
+        data.load_fashion_mnist(no_fashion_anywhere / "root", train_size=41)
+    with pytest.raises(ValueError, match="image_size=4"):
+        data.load_fashion_mnist(no_fashion_anywhere / "root", image_size=4)
+
+
+@pytest.mark.skipif(not data.FASHION_MNIST_SYSTEM_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
+def test_the_installed_fashion_mnist_is_the_real_one(tmp_path):
+    d = data.load_fashion_mnist(tmp_path, image_size=28, test_size=1000)
+    assert len(d.train) == 60_000 and len(d.test) == 1000
+    assert abs(d.mean[0] - 0.2860) < 1e-3 and abs(d.std[0] - 0.3530) < 1e-3  # its published statistics
+    assert Counter(d.train.tensors[1].tolist()) == {c: 6000 for c in range(10)}

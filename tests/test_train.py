@@ -61,6 +61,38 @@ def test_presets_are_pairs_of_matched_complexity(resnet, resnext, size):
 def test_default_model_is_a_small_resnext_for_the_data():
     assert train.default_model("digits") == "resnext8_32x4d"
     assert train.default_model("cifar10") == "resnext11_32x4d"
+    assert train.default_model("fashion-mnist") == "resnext14_8x4d"
+
+
+def test_experiment_pair_is_registered_and_matched_within_two_percent():
+    a, b = build_model("resnet14_1x24d", 10), build_model("resnext14_8x4d", 10)
+    pa, pb = complexity.count_params(a), complexity.count_params(b)
+    fa, fb = (complexity.count_flops(m, (1, 3, 14, 14)) for m in (a, b))
+    assert abs(pb / pa - 1) < 0.02 and abs(fb / fa - 1) < 0.02
+
+
+def test_cli_defaults_follow_the_data():
+    assert train.DATA_DEFAULTS["cifar10"] == {"epochs": 300, "batch_size": 128, "lr": 0.1, "schedule": "step",
+                                              "image_size": 32}  # the paper's recipe (Appendix A)
+    for name in ("digits", "fashion-mnist"):
+        assert train.DATA_DEFAULTS[name]["epochs"] <= 10 and train.DATA_DEFAULTS[name]["schedule"] == "onecycle"
+
+
+def test_the_loop_and_the_command_line_are_apart():
+    import ast
+    from pathlib import Path
+
+    import resnext_lessons
+
+    package = Path(resnext_lessons.__file__).parent
+    for name in ("loop", "train", "experiments", "data"):
+        assert len((package / f"{name}.py").read_text().splitlines()) <= 500, name
+    imported = {node.module for node in ast.walk(ast.parse((package / "loop.py").read_text()))
+                if isinstance(node, ast.ImportFrom) and node.level == 1}
+    assert imported <= {"notebook"}  # the loop imports neither the command line nor the models
+    for name in ("Recipe", "fit", "evaluate", "autocast_dtype", "epoch_seed", "seed_everything",
+                 "save_checkpoint", "load_checkpoint", "load_trained", "main", "build_model"):
+        assert hasattr(train, name), name  # the chapters and bench.py import these from train
 
 
 # ------------------------------------------------------------------------------ the recipe
@@ -90,6 +122,18 @@ def test_onecycle_and_cosine_end_near_zero():
         assert peak == pytest.approx(0.1, rel=0.05) and opt.param_groups[0]["lr"] < 1e-3
 
 
+def test_onecycle_keeps_the_recipes_momentum():
+    # OneCycleLR cycles momentum (0.95 -> 0.85 -> 0.95) unless told not to: the recipe says 0.9.
+    opt = Recipe(schedule="onecycle").optimizer(torch.nn.Linear(2, 2))
+    sched = Recipe(schedule="onecycle").scheduler(opt, total_steps=20)
+    momenta = []
+    for _ in range(20):
+        momenta.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        sched.step()
+    assert set(momenta) == {0.9}
+
+
 def test_precision_is_fp32_on_cpu_and_explicit_choices_are_checked():
     assert train.autocast_dtype("auto", torch.device("cpu")) is None
     assert train.autocast_dtype("fp32", torch.device("cpu")) is None
@@ -117,6 +161,12 @@ def test_fit_learns_digits_and_reports_each_epoch(loaders, capsys):
     assert history[-1]["test_acc"] > 0.8  # chance is 0.1
     for row in history:
         assert 0 <= row["test_acc"] <= 1 and row["images"] == 1437 // 64 * 64 and row["images_per_s"] > 0
+
+
+def test_fit_estimates_the_total_time_after_the_first_epoch(loaders, capsys):
+    fit(tiny(), *loaders, epochs=2, recipe=SHORT, seed=0, progress=True)
+    out = capsys.readouterr().out
+    assert out.count("estimated total time") == 1 and "for the 2 epochs of this run" in out
 
 
 def test_evaluate_counts_every_test_image(loaders):
@@ -240,7 +290,10 @@ def run_cli(args, capsys):
 def test_cli_help_and_model_list(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--help"])
-    assert info.value.code == 0 and "--list-models" in capsys.readouterr().out
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert info.value.code == 0 and "--list-models" in help_text
+    for default in ["cifar10 300", "digits 6", "fashion-mnist 5", "cifar10 step", "digits onecycle"]:
+        assert default in help_text, default  # --help states each default, by dataset
     code, out, _ = run_cli(["--list-models"], capsys)
     assert code == 0 and out.split() == list(train.MODELS)
 
@@ -248,8 +301,9 @@ def test_cli_help_and_model_list(capsys):
 @pytest.mark.parametrize("args, expected", [
     (["--model", "resnext50_32x5d"], "Did you mean 'resnext50_32x4d'"),
     (["--data", "mnist"], "unknown dataset 'mnist'"),
-    (["--data", "cifar10", "--image-size", "8"], "--image-size resizes the digits only"),
+    (["--data", "cifar10", "--image-size", "8"], "--image-size resizes the digits and Fashion-MNIST only"),
     (["--data", "digits", "--schedule", "linear"], "schedule='linear' is unknown"),
+    (["--data", "digits", "--threads", "0"], "--threads 0 must be at least 1"),
     (["--data", "digits", "--device", "gpu0"], "--device 'gpu0' is not a device"),
     pytest.param(["--data", "digits", "--device", "cuda"], "torch sees no GPU",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 
-
 def group_connections_figure(channels: int, groups: Sequence[int], title: str) -> Any:
     """Which input channels each output channel of a convolution reads, one panel per ``groups``.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 
-
 def stage_shapes_figure(
     stage_names: Sequence[str], shapes: Mapping[str, Sequence[tuple[int, int]]], title: str
 ) -> Any:

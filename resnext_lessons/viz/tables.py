@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 
-
 def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A Markdown table: one header row, then ``rows``; ints get thousands separators."""
 
