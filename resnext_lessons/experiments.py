@@ -42,6 +42,7 @@ from .train import Recipe, fit, seed_everything
 __all__ = [
     "ExperimentConfig", "PRESETS", "RESULTS_DIR", "MODEL_KEYS", "config_hash", "match_pair",
     "complexity_gaps", "build_pair", "run_experiment", "save_result", "load_result", "load_models",
+    "result_origin",
     "final_accuracies", "summarize", "detectable_difference", "verdict", "main",
 ]
 
@@ -372,6 +373,22 @@ def _result_path(name_or_path: str | os.PathLike, suffix: str, download: bool) -
     tmp.write_bytes(payload)
     os.replace(tmp, cached)
     return cached, url
+
+
+def result_origin(name_or_path: str | os.PathLike, download: bool = True) -> str:
+    """Where ``load_result`` and ``load_models`` find a result's JSON file and checkpoint, as a
+    phrase: this checkout's ``book/results/``, or the book's repository (downloaded into
+    ``RESULTS_CACHE``), fetching both files now if they are missing.
+
+    Raises ``FileNotFoundError`` as ``load_result`` does when neither is reachable.
+    """
+    paths = [_result_path(name_or_path, suffix, download)[0] for suffix in (".json", ".pt")]
+    if not all(path.is_file() for path in paths):
+        load_result(name_or_path, download=False)  # the error that names what was tried
+        raise FileNotFoundError(f"no checkpoint beside {paths[0]}")
+    if all(path.parent == RESULTS_CACHE for path in paths):
+        return f"downloaded from the book's repository ({RESULTS_URL})"
+    return f"read from {paths[0].parent}"
 
 
 def load_result(name_or_path: str | os.PathLike, download: bool = True) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
+from test_book import _toc_files  # the same reading of _toc.yml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -54,15 +55,6 @@ PAGE_TIMEOUT_MS = 60_000
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 pytestmark = pytest.mark.browser
-
-
-def _toc_files(entry) -> list[str]:
-    if isinstance(entry, dict):
-        found = [entry["file"]] if "file" in entry else []
-        return found + [f for value in entry.values() for f in _toc_files(value)]
-    if isinstance(entry, list):
-        return [f for value in entry for f in _toc_files(value)]
-    return []
 
 
 DOCNAMES = [TOC["root"]] + _toc_files(TOC.get("parts", []))

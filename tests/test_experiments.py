@@ -1,6 +1,7 @@
 import json
 import math
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,3 +172,24 @@ def test_results_are_downloaded_where_the_book_is_not_checked_out(tiny_run, tmp_
     assert asked == [f"{ex.RESULTS_URL}/tiny.json", f"{ex.RESULTS_URL}/tiny.pt"]
     ex.load_result("tiny")  # the second time from the cache
     assert len(asked) == 2 and (tmp_path / "cache" / "tiny.json").is_file()
+    assert ex.result_origin("tiny") == f"downloaded from the book's repository ({ex.RESULTS_URL})"
+
+
+def test_result_origin_says_where_the_files_were_found(tiny_run, tmp_path, monkeypatch):
+    _, out = tiny_run
+    monkeypatch.setattr(ex, "RESULTS_DIR", out)
+    monkeypatch.setattr(ex, "RESULTS_CACHE", tmp_path / "cache")
+    assert ex.result_origin("tiny") == f"read from {out}"
+    (out / "tiny.pt").unlink()  # a result without its checkpoint is not a reference run
+    with pytest.raises(FileNotFoundError):
+        ex.result_origin("tiny", download=False)
+
+
+def test_results_url_is_the_configured_repository():
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "_config.yml").read_text())
+    repository = config["repository"]["url"].removeprefix("https://github.com/")
+    branch = config["repository"]["branch"]
+    raw = f"https://raw.githubusercontent.com/{repository}/{branch}/book/results"
+    assert ex.RESULTS_URL == raw
