@@ -584,6 +584,8 @@ def convert(
     title_index = next(i for i, c in enumerate(chunks) if c[1] == "heading")
     title = chunks.pop(title_index)[3]
     device = devices.get(docname) or "; ".join(sorted(set(devices.values())))
+    # "AMD EPYC (2 logical cores) (cpu)": the machine's name says enough
+    device = re.sub(r"\s*\((cpu|cuda|mps)[^()]*\)$", "", device)
     where = f", on {device}," if device else ""
     opening = (
         f"# {title}\n\n"

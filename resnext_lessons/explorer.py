@@ -125,7 +125,7 @@ def panel_html(point: dict[str, int | list[int]], reference: dict[str, int | lis
     """
     c, d, w = point["cardinality"], point["d"], point["group_width"]
     rows = [
-        ("grouped 3×3 in conv2 (C·d)", f"{c} × {d} = {w:,} channels: {c} groups of {w // c:,}"),
+        ("grouped 3×3 in conv2 (C·d)", f"{c} × {d} = {w:,} channels: {c} {'group' if c == 1 else 'groups'} of {w // c:,}"),
         ("block parameters, Table 2 count", f"{point['template_params']:,} "
          f"({_pct(point['template_params'], reference['template_params'])} of ResNet's "
          f"{reference['template_params']:,})"),
@@ -139,7 +139,8 @@ def panel_html(point: dict[str, int | list[int]], reference: dict[str, int | lis
         ("d that keeps ResNet's block budget", f"{point['budget_d']}"),
     ]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    caption = f"Dense-equivalent weight of the grouped 3×3: {c} diagonal blocks, 1/{c} non-zero"
+    blocks = "1 diagonal block (dense)" if c == 1 else f"{c} diagonal blocks"
+    caption = f"Dense-equivalent weight of the grouped 3×3: {blocks}, 1/{c} non-zero"
     return (
         f'<table class="rxl-numbers">{body}</table>'
         f'<figure class="rxl-pattern">{pattern_svg(c)}<figcaption>{caption}</figcaption></figure>'
@@ -163,7 +164,7 @@ function rxlPattern(c, size) {
 function rxlPanel(p, ref) {
   var c = p.cardinality, d = p.d, w = p.group_width;
   var rows = [
-    ["grouped 3×3 in conv2 (C·d)", c + " × " + d + " = " + rxlInt(w) + " channels: " + c + " groups of " + rxlInt(w / c)],
+    ["grouped 3×3 in conv2 (C·d)", c + " × " + d + " = " + rxlInt(w) + " channels: " + c + (c == 1 ? " group of " : " groups of ") + rxlInt(w / c)],
     ["block parameters, Table 2 count", rxlInt(p.template_params) + " (" + rxlPct(p.template_params, ref.template_params) +
       " of ResNet's " + rxlInt(ref.template_params) + ")"],
     ["block parameters with BN", rxlInt(p.block_params)],
@@ -174,7 +175,8 @@ function rxlPanel(p, ref) {
     ["d that keeps ResNet's block budget", String(p.budget_d)]
   ];
   var body = rows.map(function (r) { return "<tr><th>" + r[0] + "</th><td>" + r[1] + "</td></tr>"; }).join("");
-  var caption = "Dense-equivalent weight of the grouped 3×3: " + c + " diagonal blocks, 1/" + c + " non-zero";
+  var blocks = c == 1 ? "1 diagonal block (dense)" : c + " diagonal blocks";
+  var caption = "Dense-equivalent weight of the grouped 3×3: " + blocks + ", 1/" + c + " non-zero";
   return '<table class="rxl-numbers">' + body + '</table>' +
     '<figure class="rxl-pattern">' + rxlPattern(c, RXL_SIZE) + '<figcaption>' + caption + '</figcaption></figure>';
 }

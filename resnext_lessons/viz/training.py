@@ -47,7 +47,7 @@ def image_grid_figure(
         raise ValueError(f"images must be (N, 3, H, W) or (N, H, W); got {tuple(images.shape)}.")
     n = images.shape[0]
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.9 * ncols + 0.8, 0.95 * nrows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(0.9 * ncols + 0.8, (1.15 if labels is not None else 0.95) * nrows + 0.6), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -120,7 +120,7 @@ def seed_band_figure(
     experiments: Mapping[str, Mapping[str, Sequence[Sequence[Mapping[str, float]]]]], title: str
 ) -> Any:
     """Test accuracy and training loss per epoch over several seeds: every run as a thin line,
-    the mean over seeds as a thick one, and a band of +- one standard deviation.
+    the mean over seeds as a thick one, and a band of ± one standard deviation.
 
     experiments[panel][model]: one history per seed (what ``train.fit`` returns). Each panel
     (e.g. "live run" and "reference run") is one column; its name is the column's title, so
@@ -155,7 +155,7 @@ def seed_band_figure(
         for ax in (ax_acc, ax_loss):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
-        ax_acc.legend(fontsize=7, title="band: mean +- 1 std over seeds", title_fontsize=7)
+        ax_acc.legend(fontsize=7, title="band: mean ± 1 std over seeds", title_fontsize=7)
     for ax in axes[0, :]:
         ax.title.set_fontsize(9)
     fig.suptitle(title, fontsize=10)
