@@ -16,6 +16,7 @@ from .drawing import (
     _diagram_note,
     _diagram_path_columns,
     _diagram_shortcut,
+    _diagram_stack,
 )
 
 
@@ -39,13 +40,11 @@ def bottleneck_figure(
         (f"{planes}, 3×3, {planes}{strided}", "transform", "BN, ReLU"),
         (f"{planes}, 1×1, {out}", "expand", "BN"),
     ]
-    previous = 5.0
-    for y, (label, role, after) in zip((4.0, 3.0, 2.0), layers):
-        _diagram_arrow(ax, (0, previous), (0, y))
-        _diagram_layer(ax, 0, y, label, fontsize=9)
+    heights = (4.0, 3.0, 2.0)
+    previous = _diagram_stack(ax, 5.0, list(zip(heights, [row[0] for row in layers])), 9)
+    for y, (_, role, after) in zip(heights, layers):
         _diagram_note(ax, -1.4, y, role, ha="right")
         _diagram_note(ax, 0.15, y - 0.45, after, ha="left")
-        previous = y
     _diagram_arrow(ax, (0, previous), (0, 1.0))
     _diagram_node(ax, 0, 1.0, "+")
     projection = stride != 1 or in_channels != out
@@ -143,11 +142,7 @@ def block_forms_figure(
         f"{width}, 3×3, {width}, groups = {cardinality}",
         f"{width}, 1×1, {channels}",
     ]
-    previous = top
-    for y, label in zip((5.0, 4.0, 3.0), labels):
-        _diagram_arrow(ax, (0, previous), (0, y))
-        _diagram_layer(ax, 0, y, label, fontsize=8)
-        previous = y
+    _diagram_stack(ax, top, list(zip((5.0, 4.0, 3.0), labels)))
     _diagram_note(ax, 0.15, 2.5, "BN", ha="left")
     merge(ax, 3.0)
     _diagram_finish(ax, (-3.2, 3.4), (-0.7, 6.3), "(c) grouped convolution")
@@ -267,11 +262,7 @@ def resnet_resnext_figure(
         f"{resnet_width}, 3×3, {resnet_width}",
         f"{resnet_width}, 1×1, {channels}",
     ]
-    previous = top
-    for y, label in zip((4.0, 3.0, 2.0), labels):
-        _diagram_arrow(left, (0, previous), (0, y))
-        _diagram_layer(left, 0, y, label, fontsize=8)
-        previous = y
+    _diagram_stack(left, top, list(zip((4.0, 3.0, 2.0), labels)))
     shortcut_and_output(left, 2.0, 1.6)
     _diagram_finish(left, (-2.0, 2.2), (-0.7, 5.3), "ResNet block")
 
@@ -341,12 +332,9 @@ def block_widths_figure(
         ),
         (1.8, f"conv3: {width}, 1×1, {out}", f"4·planes = {out} channels"),
     ]
-    previous = 5.0
-    for y, label, after in layers:
-        _diagram_arrow(ax, (0, previous), (0, y))
-        _diagram_layer(ax, 0, y, label, fontsize=8)
+    previous = _diagram_stack(ax, 5.0, [(y, label) for y, label, _ in layers])
+    for y, _, after in layers:
         _diagram_note(ax, 0.12, y - 0.5, after, ha="left")
-        previous = y
     # Left of the grouped 3x3, its channels as C groups of d: the first few, an ellipsis, the last.
     shown = min(cardinality, 6)
     cell, y_strip = 0.34, 2.8

@@ -119,3 +119,16 @@ def _diagram_path_columns(
         return xs, None
     xs = [spacing * (i - shown / 2) for i in range(shown + 1)]
     return xs[:-2] + xs[-1:], xs[-2]
+
+
+def _diagram_stack(
+    ax: Any, top: float, rows: list[tuple[float, str]], fontsize: float = 8
+) -> float:
+    """Layer boxes down the x = 0 axis at heights ``y``, each joined by an arrow to the one
+    above it (the first to ``top``). ``rows``: ``(y, label)`` pairs. Returns the last ``y``."""
+    previous = top
+    for y, label in rows:
+        _diagram_arrow(ax, (0, previous), (0, y))
+        _diagram_layer(ax, 0, y, label, fontsize=fontsize)
+        previous = y
+    return previous
