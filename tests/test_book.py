@@ -1,6 +1,6 @@
 """Tests for the book itself: configuration, notebook conventions, workflows, and the built site.
 
-The `site` tests build the book with `jupyter-book build . -W -n --keep-going` and read the HTML.
+The `site` tests build the book with `jupyter-book build . --all -W -n --keep-going` and read the HTML.
 They run after every notebook of the session (see conftest.py), so the build renders the
 executions nbmake just cached instead of running the notebooks again.
 """
@@ -30,7 +30,7 @@ PAGES = sorted(BOOK.glob("*.md"))
 WORKFLOWS = ROOT / ".github" / "workflows"
 EXPLORER_CHAPTERS = ("04_cardinality_vs_width",)
 EXPLORER_MARKER = 'data-explorer="cardinality-width"'
-BUILD_COMMAND = ["build", ".", "-W", "-n", "--keep-going"]
+BUILD_COMMAND = ["build", ".", "--all", "-W", "-n", "--keep-going"]
 
 by_notebook = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 
@@ -227,7 +227,7 @@ def test_ci_runs_the_readme_commands():
     steps = _run_steps(ci)
     assert "pip install -r requirements.txt" in steps
     assert re.search(r"^\s*pytest\b", steps, re.MULTILINE)
-    assert "jupyter-book build . -W -n --keep-going" in steps
+    assert "jupyter-book build . --all -W -n --keep-going" in steps
 
 
 def test_gpu_job_runs_only_where_a_gpu_runner_is_configured():
@@ -256,7 +256,7 @@ def site():
     if os.environ.get("PYTEST_XDIST_WORKER"):
         pytest.skip(
             "the site test must run after every notebook, which pytest-xdist cannot order: "
-            "run `pytest -p no:xdist` or `jupyter-book build . -W -n --keep-going`"
+            "run `pytest -p no:xdist` or `jupyter-book build . --all -W -n --keep-going`"
         )
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book", *BUILD_COMMAND]

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-from test_book import _toc_files  # the same reading of _toc.yml
+from test_book import BUILD_COMMAND, _toc_files  # one build command, one reading of _toc.yml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -40,7 +40,6 @@ ORG_REPO = REPO_URL.removeprefix("https://github.com/").strip("/")
 COLAB = "https://colab.research.google.com"
 NOTEBOOKS_BRANCH = "notebooks"  # the pages workflow publishes _build/html/notebooks/ there
 EXPLORER = '[data-explorer="cardinality-width"]'
-BUILD_COMMAND = ["build", ".", "-W", "-n", "--keep-going"]
 WINDOW = {"width": 1440, "height": 900}
 CHROMIUM_ARGS = [
     "--no-sandbox",

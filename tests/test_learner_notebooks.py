@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import nbformat
 import pytest
 import yaml
+from test_book import BUILD_COMMAND  # the strict build the site tests share
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -84,7 +85,6 @@ def _rendered_text(nb: nbformat.NotebookNode) -> str:
 # A site built elsewhere (`jupyter-book build . --path-output /tmp/x`, then
 # RESNEXT_SITE_HTML=/tmp/x/_build/html): these tests read it instead of building the book.
 SITE_HTML_ENV = "RESNEXT_SITE_HTML"
-BUILD_COMMAND = ["build", ".", "-W", "-n", "--keep-going"]
 _BUILT: dict[str, tuple] = {}
 
 
