@@ -36,7 +36,6 @@ __all__ = [
     "MODEL_BUILDERS",
     "MODEL_NAMES",
     "get_model",
-    "imagenet_state_dict",
     "ImageNetWeights",
     "load_imagenet_weights",
 ]
@@ -376,19 +375,3 @@ def load_imagenet_weights(
     else:
         where = f"downloaded from {chosen.url}"
     return ImageNetWeights(state, source, f"torchvision's {chosen} weights were {where}.")
-
-
-def imagenet_state_dict(name: str, timeout: float = 5.0) -> dict[str, torch.Tensor] | None:
-    """torchvision's ImageNet weights for model ``name`` (its default weights), or None offline.
-
-    The weights are read from torch.hub's cache when present; otherwise they are downloaded only
-    if torchvision's download server answers within ``timeout`` seconds (as in Colab). Offline, or
-    when the download fails, this prints why and returns None, so a chapter can go on with the
-    weights it has. The result loads strictly into ``get_model(name)`` for the ImageNet builders.
-    """
-    loaded = load_imagenet_weights(name, "DEFAULT", timeout)
-    if loaded.state_dict is None:
-        prefix = "Offline: " if loaded.source == "offline" else ""
-        suffix = " They cannot be downloaded here." if loaded.source == "offline" else ""
-        print(prefix + loaded.message + suffix)
-    return loaded.state_dict

@@ -117,31 +117,33 @@ def test_torchvision_names_are_exactly_the_torchvision_compatible_builders():
     assert models.TORCHVISION_NAMES == tuple(TORCHVISION_NAMES)
 
 
-def test_imagenet_state_dict_offline_says_so_and_returns_none(monkeypatch, tmp_path, capsys):
+def test_imagenet_weights_offline_says_so_and_returns_none(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # nothing cached
 
     def refuse(*args, **kwargs):
         raise OSError("network unreachable")
 
     monkeypatch.setattr(models.socket, "create_connection", refuse)
-    assert models.imagenet_state_dict("resnext50_32x4d") is None
-    assert "cannot be downloaded" in capsys.readouterr().out
+    loaded = models.load_imagenet_weights("resnext50_32x4d")
+    assert loaded.state_dict is None and loaded.source == "offline"
+    assert "cannot be reached" in loaded.message
 
 
-def test_imagenet_state_dict_corrupt_cached_file_is_reported_not_raised(monkeypatch, tmp_path, capsys):
+def test_imagenet_weights_corrupt_cached_file_is_reported_not_raised(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     weights = torchvision.models.ResNet50_Weights.DEFAULT
     (tmp_path / "checkpoints").mkdir()
     corrupt = tmp_path / "checkpoints" / weights.url.rsplit("/", 1)[1]
     corrupt.write_bytes(b"not a checkpoint")
-    assert models.imagenet_state_dict("resnet50") is None
-    assert "Could not load" in capsys.readouterr().out
+    loaded = models.load_imagenet_weights("resnet50")
+    assert loaded.state_dict is None and loaded.source == "failed"
+    assert "Could not load" in loaded.message
     assert corrupt.read_bytes() == b"not a checkpoint"  # the learner's file is left alone
 
 
-def test_imagenet_state_dict_unknown_name():
+def test_imagenet_weights_unknown_name():
     with pytest.raises(ValueError, match="Unknown torchvision ImageNet model 'resnext29_8x64d'"):
-        models.imagenet_state_dict("resnext29_8x64d")
+        models.load_imagenet_weights("resnext29_8x64d")
 
 
 @pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d"])
