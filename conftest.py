@@ -40,7 +40,9 @@ def _stage(item: pytest.Item) -> int:
     return int(item.get_closest_marker("site") is not None)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     # Stable sort: everything keeps its order, site tests move after the notebooks they render,
     # browser tests after the site tests whose build they open.
     items.sort(key=_stage)
@@ -62,7 +64,9 @@ def _code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
-def store_in_jupyter_cache(source_path: Path, executed: nbformat.NotebookNode, seconds: float) -> None:
+def store_in_jupyter_cache(
+    source_path: Path, executed: nbformat.NotebookNode, seconds: float
+) -> None:
     """Store the executed notebook so myst-nb finds it for ``source_path``'s notebook.
 
     jupyter-cache keys a notebook by its code cells' source and metadata and its kernelspec
@@ -78,17 +82,25 @@ def store_in_jupyter_cache(source_path: Path, executed: nbformat.NotebookNode, s
     executed = copy.deepcopy(executed)
     source_cells, executed_cells = _code_cells(source), _code_cells(executed)
     if [c.source for c in source_cells] != [c.source for c in executed_cells]:
-        raise ValueError(f"{source_path} changed while it was being executed; not caching it")
+        raise ValueError(
+            f"{source_path} changed while it was being executed; not caching it"
+        )
     for src, out in zip(source_cells, executed_cells):
         out.metadata = copy.deepcopy(src.metadata)
-    executed.metadata["kernelspec"] = copy.deepcopy(source.metadata.get("kernelspec", {}))
+    executed.metadata["kernelspec"] = copy.deepcopy(
+        source.metadata.get("kernelspec", {})
+    )
 
     JUPYTER_CACHE.parent.mkdir(parents=True, exist_ok=True)
     # pytest-xdist workers share one SQLite database: one writer at a time.
     with FileLock(str(JUPYTER_CACHE.parent / ".jupyter_cache.lock")):
         cache = get_cache(str(JUPYTER_CACHE))
         cache.cache_notebook_bundle(
-            CacheBundleIn(executed, str(source_path.resolve()), data={"execution_seconds": seconds}),
+            CacheBundleIn(
+                executed,
+                str(source_path.resolve()),
+                data={"execution_seconds": seconds},
+            ),
             check_validity=False,
             overwrite=True,
         )
@@ -104,7 +116,11 @@ def pytest_runtest_call(item: pytest.Item):
     import nbmake.pytest_items
 
     if not hasattr(nbmake.pytest_items, "NotebookRun"):
-        item.warn(pytest.PytestWarning("this nbmake version has no NotebookRun: notebooks are not cached"))
+        item.warn(
+            pytest.PytestWarning(
+                "this nbmake version has no NotebookRun: notebooks are not cached"
+            )
+        )
         yield
         return
     results = []
@@ -126,8 +142,14 @@ def pytest_runtest_call(item: pytest.Item):
     source_path = Path(item.filename)  # nbmake's absolute path of the notebook
     try:
         store_in_jupyter_cache(source_path, results[0].nb, time.perf_counter() - start)
-    except Exception as error:  # a cache miss only costs time: the build executes the notebook
-        item.warn(pytest.PytestWarning(f"could not cache {source_path.name} for the book build: {error!r}"))
+    except (
+        Exception
+    ) as error:  # a cache miss only costs time: the build executes the notebook
+        item.warn(
+            pytest.PytestWarning(
+                f"could not cache {source_path.name} for the book build: {error!r}"
+            )
+        )
         return
     item.config.stash[CACHED_NOTEBOOKS].add(source_path.resolve())
 
@@ -143,6 +165,39 @@ def site_build(request: pytest.FixtureRequest) -> tuple | None:
     """The site tests' book build in this session, (return code, log, html directory), or None
     if no site test has built it yet (read when a module first asks for it)."""
     return request.config.stash.get(SITE_BUILD, None)
+
+
+# The Korean edition's strict build (README: "the Korean site"); it renders the same cache.
+KOREAN_BUILD_COMMAND = ["_ext/korean.py", "build", "--all", "-W", "-n", "--keep-going"]
+
+
+@pytest.fixture(scope="session")
+def korean_site() -> tuple:
+    """Build the Korean site once per session: (return code, log, html directory).
+
+    Only `site` tests ask for it, and they run after every notebook (see the ordering above),
+    so it renders the executions that nbmake cached, like the English build.
+    """
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip(
+            "the Korean site must be built after every notebook ran: `pytest -p no:xdist`"
+        )
+    built = subprocess.run(
+        [sys.executable, *KOREAN_BUILD_COMMAND],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    return (
+        built.returncode,
+        built.stdout + built.stderr,
+        ROOT / "_build" / "html" / "ko",
+    )
 
 
 @pytest.fixture

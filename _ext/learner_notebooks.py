@@ -41,6 +41,7 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.errors import SphinxError
+from sphinx.locale import admonitionlabels
 from sphinx.util import logging
 
 LOGGER = logging.getLogger(__name__)
@@ -50,7 +51,28 @@ BRANCH = "notebooks"  # the branch .github/workflows/pages.yml publishes them to
 COLAB = "https://colab.research.google.com"
 # Cells whose code the site does not show: Colab collapses them into a titled form.
 HIDDEN_TAGS = ("hide-cell", "hide-input", "remove-input", "remove-cell")
-HIDDEN_TITLE = "Hidden on the site: run it as it is, or double-click to read it"
+# The notebook's own words, per edition (the site's language, ``language`` in Sphinx's config).
+# Exercise and admonition labels come from sphinx-exercise's and Sphinx's own translations.
+WORDS = {
+    "en": {
+        "hidden": "Hidden on the site: run it as it is, or double-click to read it",
+        "solution": "Solution",
+        "page": "This is the runnable notebook of [this {kind} on the site]({url}).",
+        "kind": {"page": "page", "chapter": "chapter"},
+        "numbers": "The numbers in the text were computed when the site was built{where} "
+        "and are recomputed when you run the cells.",
+        "where": ", on {device},",
+    },
+    "ko": {
+        "hidden": "사이트에서는 숨긴 셀입니다. 그대로 실행하거나, 두 번 클릭해 코드를 읽으세요",
+        "solution": "해답",
+        "page": "[사이트에 있는 이 {kind}]({url})의 실행용 노트북입니다.",
+        "kind": {"page": "페이지", "chapter": "장"},
+        "numbers": "본문의 수치는 사이트를 빌드할 때{where} 계산한 값이며, 셀을 실행하면 "
+        "다시 계산됩니다. 코드의 출력과 그림은 모든 판에서 영어로 나옵니다.",
+        "where": " {device}에서",
+    },
+}
 
 # MyST that must never reach a learner notebook (checked on every markdown cell written).
 LEFTOVER_MYST = re.compile(
@@ -83,17 +105,18 @@ PLAIN_FENCE = re.compile(
 GLUE_ROLE = re.compile(r"\{glue(?::(\w+))?\}`([^`]+)`")
 FOOTER = re.compile(r"This page was executed on (.+?) with PyTorch")
 
-ADMONITION_TITLES = {
-    "attention": "Attention",
-    "caution": "Caution",
-    "danger": "Danger",
-    "error": "Error",
-    "hint": "Hint",
-    "important": "Important",
-    "note": "Note",
-    "tip": "Tip",
-    "warning": "Warning",
-    "seealso": "See also",
+# Admonitions the converter knows; their titles are Sphinx's labels in the edition's language.
+ADMONITIONS = {
+    "attention",
+    "caution",
+    "danger",
+    "error",
+    "hint",
+    "important",
+    "note",
+    "tip",
+    "warning",
+    "seealso",
 }
 
 
@@ -121,12 +144,26 @@ def repository(config: Any) -> tuple[str, str, str]:
     return match[1], match[2], str(options.get("repository_branch") or "main")
 
 
+def edition(config: Any) -> str:
+    """The edition being built: "en", or a translation's language ("ko")."""
+    return config.language if config.language in WORDS else "en"
+
+
+def edition_prefix(config: Any) -> str:
+    """Where this edition lives below the English site's root: "" or "ko/"."""
+    lang = edition(config)
+    return "" if lang == "en" else f"{lang}/"
+
+
 def site_url(config: Any) -> str:
-    """The published site: ``html.baseurl`` if set, else GitHub Pages of the repository."""
+    """This edition's published site: ``html.baseurl`` (else the repository's GitHub Pages),
+    plus ``ko/`` for the Korean edition."""
     if config.html_baseurl:
-        return config.html_baseurl.rstrip("/") + "/"
-    org, repo, _ = repository(config)
-    return f"https://{org.lower()}.github.io/{repo}/"
+        root = config.html_baseurl.rstrip("/") + "/"
+    else:
+        org, repo, _ = repository(config)
+        root = f"https://{org.lower()}.github.io/{repo}/"
+    return root + edition_prefix(config)
 
 
 def notebook_name(docname: str) -> str:
@@ -135,7 +172,8 @@ def notebook_name(docname: str) -> str:
 
 def colab_url(config: Any, docname: str) -> str:
     org, repo, _ = repository(config)
-    return f"{COLAB}/github/{org}/{repo}/blob/{BRANCH}/{notebook_name(docname)}"
+    path = edition_prefix(config) + notebook_name(docname)
+    return f"{COLAB}/github/{org}/{repo}/blob/{BRANCH}/{path}"
 
 
 def learner_docs(app: Sphinx) -> list[str]:
@@ -324,7 +362,8 @@ class MarkdownWriter:
             return self.exercise(node, depth)
         if isinstance(node, solution_node):
             body = self.blocks_after_title(node, depth)
-            return f"<details><summary>Solution</summary>\n\n{body}\n\n</details>"
+            summary = WORDS[edition(self.app.config)]["solution"]
+            return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
         if isinstance(node, nodes.Admonition):
             return self.admonition(node, depth)
         if isinstance(node, nodes.container) and node.get("nb_element"):
@@ -356,17 +395,21 @@ class MarkdownWriter:
                 raise Unsupported("an admonition without a title")
             title = self.inline(title_node)
         else:
-            title = ADMONITION_TITLES.get(node.tagname)
-            if title is None:
+            if node.tagname not in ADMONITIONS:
                 raise Unsupported(f"the admonition {node.tagname!r}")
+            # Sphinx's own label, in the edition's language ("Note", "참고").
+            title = str(admonitionlabels[node.tagname])
         body = self.blocks_after_title(node, depth)
         return indent(f"**{title}**\n\n{body}", "> ")
 
     def exercise(self, node: nodes.Element, depth: int) -> str:
-        from sphinx_exercise.nodes import exercise_enumerable_node
+        from sphinx_exercise.nodes import exercise_enumerable_node, translate
         from sphinx_exercise.utils import get_node_number
 
-        heading = "Exercise"
+        label = str(
+            translate("Exercise")
+        )  # sphinx-exercise's, in the edition's language
+        heading = label
         if isinstance(node, exercise_enumerable_node):
             number = get_node_number(self.app, node, "exercise")
             if not number:
@@ -377,11 +420,10 @@ class MarkdownWriter:
         if isinstance(title, nodes.title):
             # sphinx-exercise renders the title as "<Exercise N> (<subtitle>)"
             text = self.inline(title).strip()
-            match = re.fullmatch(r"(?:Exercise(?: [\d.]+)?)?\s*\((.*)\)", text, re.S)
+            numbered = rf"{re.escape(label)}(?: [\d.]+)?"
+            match = re.fullmatch(rf"(?:{numbered})?\s*\((.*)\)", text, re.S)
             subtitle = match[1].strip() if match else text
-            subtitle = (
-                "" if re.fullmatch(r"Exercise(?: [\d.]+)?", subtitle) else subtitle
-            )
+            subtitle = "" if re.fullmatch(numbered, subtitle) else subtitle
         if subtitle:
             heading += f": {subtitle}"
         body = self.blocks_after_title(node, depth)
@@ -483,12 +525,12 @@ def _chunks(
             out.append((cell, "markdown", depth, text))
 
 
-def _hidden(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def _hidden(cell: nbformat.NotebookNode, hidden_title: str) -> nbformat.NotebookNode:
     tags = cell.metadata.get("tags", [])
     cell = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
     if any(tag in tags for tag in HIDDEN_TAGS):
         first = cell.source.split("\n", 1)[0].strip()
-        title = first.lstrip("#").strip() if first.startswith("#") else HIDDEN_TITLE
+        title = first.lstrip("#").strip() if first.startswith("#") else hidden_title
         cell.source = f"# @title {title}\n{cell.source}"
         cell.metadata["cellView"] = "form"
     return cell
@@ -586,13 +628,14 @@ def convert(
     device = devices.get(docname) or "; ".join(sorted(set(devices.values())))
     # "AMD EPYC (2 logical cores) (cpu)": the machine's name says enough
     device = re.sub(r"\s*\((cpu|cuda|mps)[^()]*\)$", "", device)
-    where = f", on {device}," if device else ""
+    words = WORDS[edition(app.config)]
+    where = words["where"].format(device=device) if device else ""
+    kind = words["kind"]["page" if docname == app.config.root_doc else "chapter"]
     opening = (
         f"# {title}\n\n"
-        f"This is the runnable notebook of [this {'page' if docname == app.config.root_doc else 'chapter'} "
-        f"on the site]({writer.page}). "
-        f"The numbers in the text were computed when the site was built{where} "
-        "and are recomputed when you run the cells."
+        + words["page"].format(kind=kind, url=writer.page)
+        + " "
+        + words["numbers"].format(where=where)
     )
 
     cells = [nbformat.v4.new_markdown_cell(opening)]
@@ -615,7 +658,7 @@ def convert(
                     problems.append(
                         f"{docname}, cell {index}: a code cell the page lost"
                     )
-                cells.append(_hidden(cell))
+                cells.append(_hidden(cell, words["hidden"]))
             elif index in markdown:
                 cells.append(
                     nbformat.v4.new_markdown_cell("\n\n".join(markdown.pop(index)))

@@ -21,10 +21,15 @@ THEBE_HANDLERS = ("init_thebe_core", "update_thebe_context")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.setup_extension("sphinx_thebe")  # loaded first, so its handlers exist to disconnect
+    app.setup_extension(
+        "sphinx_thebe"
+    )  # loaded first, so its handlers exist to disconnect
     for event, listeners in app.events.listeners.items():
         for listener in list(listeners):
             handler = listener.handler
-            if getattr(handler, "__module__", "") == "sphinx_thebe" and handler.__name__ in THEBE_HANDLERS:
+            if (
+                getattr(handler, "__module__", "") == "sphinx_thebe"
+                and handler.__name__ in THEBE_HANDLERS
+            ):
                 app.disconnect(listener.id)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -42,6 +42,7 @@ from .measure import (
     BYTES_MODEL,
     DTYPES,
     FP32_POLICIES,
+    FP32_POLICIES_KO,
     SPEC_SHEET_GPUS,
     attainable_flops_per_s,
     bootstrap_interval,
@@ -59,6 +60,7 @@ from .notebook import device_name, resolve_device
 from .throughput import (
     INTERVAL_LEVEL,
     INTERVAL_METHOD,
+    MODE_NAMES_KO,
     MODES,
     PRECISIONS,
     Setting,
@@ -90,10 +92,12 @@ __all__ = [
     "BYTES_MODEL",
     "DTYPES",
     "FP32_POLICIES",
+    "FP32_POLICIES_KO",
     "SPEC_SHEET_GPUS",
     "INTERVAL_LEVEL",
     "INTERVAL_METHOD",
     "MODES",
+    "MODE_NAMES_KO",
     "PRECISIONS",
 ]
 

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, Te
 __all__ = [
     "DATASETS",
     "Data",
+    "dataset_title",
     "load_data",
     "load_cifar",
     "load_digits",
@@ -42,6 +43,9 @@ _CIFAR_STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
+_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
+# The title of any other dataset (the digits), by language: English, and Korean for the book's Korean edition.
+_DIGITS_TITLE = {"en": "digits (offline)", "ko": "손글씨 숫자(오프라인)"}
 _CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 _CIFAR_URLS = {
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
@@ -57,7 +61,8 @@ class Data:
     float32 and ``label`` an int in ``[0, num_classes)``. ``note`` says where the images came from;
     ``route`` names the branch in one word: "read" (a local copy: CIFAR's root, torchvision's
     folder or Debian's package), "download", "builtin" (digits, inside scikit-learn) or
-    "offline-fallback" (digits instead of the dataset asked for).
+    "offline-fallback" (digits instead of the dataset asked for). ``note_ko`` says what ``note``
+    says in Korean, with the same numbers and paths (the book's Korean edition pastes it).
     """
 
     name: str
@@ -69,6 +74,7 @@ class Data:
     std: tuple[float, ...]
     note: str
     route: str = "read"
+    note_ko: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -77,14 +83,26 @@ class Data:
     @property
     def title(self) -> str:
         """Short label for plot titles, e.g. ``"digits (offline)"`` or ``"CIFAR-10"``."""
-        titles = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
-        return titles.get(self.name, "digits (offline)")
+        return dataset_title(self.name)
+
+    def title_in(self, language: str = "en") -> str:
+        """``title`` in ``language``: "en" (the same) or "ko" (Korean; dataset names stay)."""
+        return dataset_title(self.name, language)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation for display: ``x: (..., 3, H, W)`` -> values in [0, 1]."""
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)
         return (x * std + mean).clamp(0, 1)
+
+
+def dataset_title(name: str, language: str = "en") -> str:
+    """The short label of the dataset called ``name``: ``"CIFAR-10"``, ``"Fashion-MNIST"``, or for
+    the digits ``"digits (offline)"``; ``language="ko"`` gives the Korean edition's label (the
+    names of CIFAR and Fashion-MNIST stay as they are)."""
+    if language not in _DIGITS_TITLE:
+        raise ValueError(f"language={language!r}; choose one of {', '.join(_DIGITS_TITLE)}")
+    return _TITLES.get(name, _DIGITS_TITLE[language])
 
 
 def _cifar_transforms(name: str, train: bool):
@@ -124,11 +142,12 @@ def load_cifar(name: str = "cifar10", root: str | os.PathLike = "data", download
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             tried += f", then downloading {_CIFAR_URLS[name]} ({reason})"
             raise FileNotFoundError(_cifar_help(name, root, tried)) from None
-        source, route = f"downloaded to {root}", "download"
+        source, route, source_ko = f"downloaded to {root}", "download", f"{root}에 내려받음"
     else:
-        source, route = f"read from {root}", "read"
+        source, route, source_ko = f"read from {root}", "read", f"{root}에서 읽음"
     mean, std = _CIFAR_STATS[name]
-    return Data(name, train, test, tuple(train.classes), 32, mean, std, f"{name} {source}", route)
+    return Data(name, train, test, tuple(train.classes), 32, mean, std, f"{name} {source}", route,
+                f"{name}: {source_ko}")
 
 
 def _cifar_help(name: str, root: Path, tried: str) -> str:
@@ -170,7 +189,9 @@ def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0)
     classes = tuple(str(int(c)) for c in bunch.target_names)
     note = (f"digits: {len(train)} train / {len(test)} test real 8x8 scans from scikit-learn, "
             f"resized to {image_size}x{image_size}")
-    return Data("digits", train, test, classes, image_size, (mean,) * 3, (std,) * 3, note, "builtin")
+    note_ko = (f"digits: 학습 {len(train)}장 / 테스트 {len(test)}장, scikit-learn의 실제 8x8 스캔, "
+               f"{image_size}x{image_size} 크기로 조정")
+    return Data("digits", train, test, classes, image_size, (mean,) * 3, (std,) * 3, note, "builtin", note_ko)
 
 
 # ----------------------------------------------------------------------------- Fashion-MNIST
@@ -254,10 +275,12 @@ def load_fashion_mnist(
     torchvision_dir = root / "FashionMNIST" / "raw"
     tried: list[str] = []
     arrays = None
-    for folder, label in [(torchvision_dir, "torchvision's folder"),
-                          (FASHION_MNIST_SYSTEM_DIR, "Debian's dataset-fashion-mnist")]:
+    for folder, label, label_ko in [(torchvision_dir, "torchvision's folder", "torchvision의 폴더"),
+                                    (FASHION_MNIST_SYSTEM_DIR, "Debian's dataset-fashion-mnist",
+                                     "Debian의 dataset-fashion-mnist")]:
         try:
             arrays, source, route = _read_fashion_folder(folder), f"read from {folder} ({label})", "read"
+            source_ko = f"{folder}({label_ko})에서 읽음"
             break
         except (FileNotFoundError, ValueError) as error:
             tried.append(f"{label} {folder}: {str(error).splitlines()[0]}")
@@ -274,7 +297,7 @@ def load_fashion_mnist(
                 failure = f"{type(error).__name__}: {error}".splitlines()[0]
             try:
                 arrays, source = _read_fashion_folder(torchvision_dir), f"downloaded to {torchvision_dir}"
-                route = "download"
+                route, source_ko = "download", f"{torchvision_dir}에 내려받음"
             except (FileNotFoundError, ValueError) as error:
                 tried.append(f"torchvision's download into {root}: {failure or str(error).splitlines()[0]}")
     if arrays is None:
@@ -304,8 +327,10 @@ def load_fashion_mnist(
     test = TensorDataset(test_images, test_y[test_idx])
     note = (f"fashion-mnist: {len(train):,} train / {len(test):,} test real 28x28 photos {source}, "
             f"resized to {image_size}x{image_size}")
+    note_ko = (f"fashion-mnist: 학습 {len(train):,}장 / 테스트 {len(test):,}장, 실제 28x28 사진, {source_ko}, "
+               f"{image_size}x{image_size} 크기로 조정")
     return Data("fashion-mnist", train, test, FASHION_MNIST_CLASSES, image_size, (mean,) * 3, (std,) * 3, note,
-                route)
+                route, note_ko)
 
 
 def load_data(
@@ -338,7 +363,8 @@ def load_data(
         if not allow_offline:
             raise
         digits = load_digits(image_size or digits_size)
-        return replace(digits, note=f"{digits.note} (offline fallback, because {error})", route="offline-fallback")
+        return replace(digits, note=f"{digits.note} (offline fallback, because {error})", route="offline-fallback",
+                       note_ko=f"{digits.note_ko} (오프라인 대체, 원인: {error})")
 
 
 def default_workers(data: Data, device: torch.device | str, world_size: int = 1) -> int:

@@ -4,7 +4,7 @@
   ``time.perf_counter`` on a CPU) and ``bootstrap_interval`` (how far a median of paired
   rounds could move).
 * Precision on a GPU: ``gpu_flags`` sets TF32 and ``cudnn.benchmark`` for one block of code,
-  so every timing states its policy (``FP32_POLICIES``).
+  so every timing states its policy (``FP32_POLICIES``; in Korean ``FP32_POLICIES_KO``).
 * The roofline: ``measure_peak`` (the device's two ceilings), ``conv_bytes`` and
   ``conv_intensity`` (a convolution's bytes and FLOP per byte), ``ridge_point`` and
   ``attainable_flops_per_s``; ``SPEC_SHEET_GPUS`` holds published GPU ceilings for comparison.
@@ -31,6 +31,7 @@ __all__ = [
     "DTYPES",
     "BYTES_MODEL",
     "FP32_POLICIES",
+    "FP32_POLICIES_KO",
     "SPEC_SHEET_GPUS",
     "time_interleaved",
     "bootstrap_interval",
@@ -57,6 +58,16 @@ FP32_POLICIES = {
     "tf32": "fp32 tensors, TF32 allowed for cuDNN convolutions and for matmuls "
     "(torch.backends.cudnn.allow_tf32 = True, torch.backends.cuda.matmul.allow_tf32 = True)",
     "defaults": "PyTorch's defaults: TF32 allowed for cuDNN convolutions, not for matmuls "
+    "(cudnn.allow_tf32 = True, cuda.matmul.allow_tf32 = False), cudnn.benchmark = False",
+}
+# The same policies for the Korean edition of the book: the same keys, flags and numbers, and
+# the same "name: what it means" shape, so ``.split(":")[0]`` is the policy's name in both.
+FP32_POLICIES_KO = {
+    "strict": "엄격한 fp32: cuDNN 합성곱에도 matmul에도 TF32를 쓰지 않음 "
+    "(torch.backends.cudnn.allow_tf32 = False, torch.backends.cuda.matmul.allow_tf32 = False)",
+    "tf32": "fp32 텐서, cuDNN 합성곱과 matmul 모두 TF32 허용 "
+    "(torch.backends.cudnn.allow_tf32 = True, torch.backends.cuda.matmul.allow_tf32 = True)",
+    "defaults": "PyTorch 기본값: cuDNN 합성곱에는 TF32 허용, matmul에는 허용하지 않음 "
     "(cudnn.allow_tf32 = True, cuda.matmul.allow_tf32 = False), cudnn.benchmark = False",
 }
 # Published ceilings (vendor datasheets, not measured here). fp32: CUDA cores, no tensor

@@ -59,7 +59,9 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"--device {name!r} is not a device; use cpu, cuda or auto") from None
+        raise ValueError(
+            f"--device {name!r} is not a device; use cpu, cuda or auto"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"--device {name}, but torch sees no GPU here: torch.cuda.is_available() is False "
@@ -113,6 +115,27 @@ def glue(name: str, value: Any, display: bool = True) -> None:
             IPython.display.display(value)
         return
     myst_glue(name, value, display=display)
+
+
+# The translated editions of the book (see _ext/translation.py): a phrase glued into the prose
+# has, beside its English value under ``name``, one per edition under ``name + "__" + language``.
+TRANSLATIONS = ("ko",)
+
+
+def glue_prose(name: str, english: str, korean: str) -> None:
+    """Glue a phrase of the prose (Markdown) in English and in Korean.
+
+    ``{glue:md}`name``` pastes ``english`` on the English site. The Korean site's build pastes
+    ``korean`` (glued as ``name__ko``) wherever its translation pastes ``name``, so a sentence
+    the code writes reads in the page's language. Numbers in the two must be the same
+    (tests/test_korean.py checks).
+    """
+    if not english.strip() or not korean.strip():
+        raise ValueError(
+            f"glue_prose({name!r}): both the English and the Korean text are needed"
+        )
+    glue(name, Markdown(english), display=False)
+    glue(f"{name}__ko", Markdown(korean), display=False)
 
 
 def footer(device: torch.device) -> Markdown:

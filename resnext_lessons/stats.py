@@ -74,15 +74,31 @@ def _standard_error(summary: dict[str, dict[str, float]], n_test: int) -> tuple[
     return math.sqrt(2 * (seed_var / n + p * (1 - p) / n_test)), n
 
 
-def verdict(summary: dict[str, dict[str, float]], n_test: int, alpha: float = 0.05) -> str:
+LANGUAGES = ("en", "ko")
+
+
+def verdict(summary: dict[str, dict[str, float]], n_test: int, alpha: float = 0.05, language: str = "en") -> str:
     """One sentence from the numbers: "cannot tell apart at this scale" when the difference of
     the means is within the two-sided ``alpha`` critical value of its standard error (the same
-    noise model as ``detectable_difference``), else which model is ahead and by how much."""
+    noise model as ``detectable_difference``), else which model is ahead and by how much.
+
+    ``language="ko"`` says the same in Korean, with the same numbers in the same format (the
+    Korean edition of the book pastes it); the default is English."""
+    if language not in LANGUAGES:
+        raise ValueError(f"language={language!r}; choose one of {', '.join(LANGUAGES)}")
     se, n = _standard_error(summary, n_test)
     t_alpha, _ = _quantiles(alpha, 0.5, 2 * (n - 1))
     diff = summary["resnext"]["mean"] - summary["resnet"]["mean"]
+    within = abs(diff) <= t_alpha * se
+    if language == "ko":
+        noise = f"시드 {n}개, 테스트 이미지 {n_test:,}장의 잡음 임계값 {100 * t_alpha * se:.2f}포인트"
+        gap = f"두 평균의 차이 {100 * abs(diff):.2f}포인트가 {noise}"
+        if within:
+            return f"{gap} 안에 있어, 이 규모에서는 두 모델을 구별할 수 없습니다"
+        leader = "ResNeXt가" if diff > 0 else "ResNet이"
+        return f"{gap}를 넘으므로, 테스트 정확도에서 {leader} 앞섭니다"
     points = f"{100 * abs(diff):.2f} points"
-    if abs(diff) <= t_alpha * se:
+    if within:
         return (f"cannot tell apart at this scale: the means differ by {points}, within the "
                 f"{100 * t_alpha * se:.2f}-point noise threshold of {n} seeds and {n_test:,} test images")
     leader = "ResNeXt" if diff > 0 else "ResNet"

@@ -25,6 +25,7 @@ from .measure import bootstrap_interval, gpu_flags, time_interleaved
 __all__ = [
     "PRECISIONS",
     "MODES",
+    "MODE_NAMES_KO",
     "INTERVAL_LEVEL",
     "INTERVAL_METHOD",
     "Setting",
@@ -41,6 +42,8 @@ PRECISIONS = {
     "fp16": torch.float16,
 }
 MODES = ("inference", "train")
+# What each mode is called in the Korean edition of the book (추론: inference, 학습: training).
+MODE_NAMES_KO = {"inference": "추론", "train": "학습"}
 OURS, TORCHVISION = "ours", "torchvision"
 INTERVAL_LEVEL = 0.95
 INTERVAL_RESAMPLES = 2000

@@ -132,6 +132,11 @@ def test_parse_setting(name, precision, cl, compiled):
     assert s.tf32 == (precision == "tf32")  # only tf32 lets cuDNN and matmuls use TF32
 
 
+def test_every_mode_has_a_korean_name():
+    assert throughput.MODE_NAMES_KO == {"inference": "추론", "train": "학습"}
+    assert tuple(throughput.MODE_NAMES_KO) == throughput.MODES  # one per mode, same order
+    assert bench.MODE_NAMES_KO is throughput.MODE_NAMES_KO
+
 @pytest.mark.parametrize("name", ["fp64", "bf16-cl-cl", "bf16-fast", ""])
 def test_parse_setting_rejects_unknown_names(name):
     with pytest.raises(ValueError, match="precision\\[-cl\\]\\[-compile\\]"):

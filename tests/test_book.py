@@ -228,6 +228,7 @@ def test_ci_runs_the_readme_commands():
     assert "pip install -r requirements.txt" in steps
     assert re.search(r"^\s*pytest\b", steps, re.MULTILINE)
     assert "jupyter-book build . --all -W -n --keep-going" in steps
+    assert "python _ext/korean.py build --all -W -n --keep-going" in steps
 
 
 def test_gpu_job_runs_only_where_a_gpu_runner_is_configured():
@@ -244,6 +245,7 @@ def test_pages_deploys_the_built_site():
     pages = _workflow("pages.yml")
     text = (WORKFLOWS / "pages.yml").read_text()
     assert "jupyter-book build ." in _run_steps(pages)
+    assert "python _ext/korean.py build" in _run_steps(pages)
     assert "_build/html" in text and "actions/deploy-pages" in text
 
 

@@ -58,8 +58,11 @@ pytestmark = pytest.mark.browser
 
 DOCNAMES = [TOC["root"]] + _toc_files(TOC.get("parts", []))
 CHAPTERS = [doc for doc in DOCNAMES if (ROOT / f"{doc}.ipynb").exists()]
-# Every page of the build: the TOC's pages plus what Sphinx adds (index.html redirects to the root).
-PAGES = [f"{doc}.html" for doc in DOCNAMES] + ["index.html", "genindex.html", "search.html"]
+# Every page of the build: the TOC's pages plus what Sphinx adds (index.html redirects to the root),
+# in both editions: English at the root, Korean under ko/ (`python _ext/korean.py build`).
+EDITIONS = ("", "ko/")
+EDITION_PAGES = [f"{doc}.html" for doc in DOCNAMES] + ["index.html", "genindex.html", "search.html"]
+PAGES = [f"{edition}{name}" for edition in EDITIONS for name in EDITION_PAGES]
 by_page = pytest.mark.parametrize("page", PAGES)
 
 
@@ -98,6 +101,8 @@ def html_dir(request) -> Path:
         built = (done.returncode, done.stdout + done.stderr, ROOT / "_build" / "html")
     returncode, log, path = built
     assert (Path(path) / "index.html").exists(), f"the book build wrote no site:\n{log[-4000:]}"
+    ko_code, ko_log, _ = request.getfixturevalue("korean_site")  # built once per session
+    assert ko_code == 0, f"the Korean build failed:\n{ko_log[-4000:]}"
     return Path(path)
 
 
@@ -334,7 +339,7 @@ def test_every_internal_link_and_anchor_resolves(visits, page, html_dir, server)
 def test_no_code_cell_scrolls_sideways(visits, page):
     """At 1440 px the code column holds 88 characters (`ruff format book` keeps code within)."""
     wide = visits[page].data["overflow"]
-    if page.removesuffix(".html") in CHAPTERS:
+    if page.removeprefix("ko/").removesuffix(".html") in CHAPTERS:
         assert visits[page].data["code_blocks"] > 0, f"{page}: no code block was found to measure"
     assert not wide, f"{page}: code blocks wider than the column at {WINDOW['width']} px:\n" + "\n".join(
         f"  scrollWidth {w['scroll']} > clientWidth {w['client']} in {w['where']}: {w['line']!r}" for w in wide
@@ -347,17 +352,19 @@ def learner_notebook(doc: str) -> str:
     return f"{Path(doc).name}.ipynb"
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("doc", CHAPTERS)
-def test_colab_button_opens_the_learner_notebook(visits, html_dir, doc):
-    expected = f"{COLAB}/github/{ORG_REPO}/blob/{NOTEBOOKS_BRANCH}/{learner_notebook(doc)}"
-    hrefs = set(visits[f"{doc}.html"].data["colab"])
+def test_colab_button_opens_the_learner_notebook(visits, html_dir, doc, edition):
+    notebook = edition + learner_notebook(doc)  # the Korean ones under ko/ on the branch
+    expected = f"{COLAB}/github/{ORG_REPO}/blob/{NOTEBOOKS_BRANCH}/{notebook}"
+    hrefs = set(visits[f"{edition}{doc}.html"].data["colab"])
     assert hrefs == {expected}, f"{doc}: the Colab button links {sorted(hrefs)}, expected {expected}"
-    learner = html_dir / "notebooks" / learner_notebook(doc)
+    learner = html_dir / edition / "notebooks" / learner_notebook(doc)
     assert learner.is_file(), f"the build has no learner notebook at {learner.relative_to(html_dir)}"
 
 
 def test_pages_hold_no_colab_link_except_the_chapters(visits):
-    chapters = {f"{doc}.html" for doc in CHAPTERS}
+    chapters = {f"{edition}{doc}.html" for edition in EDITIONS for doc in CHAPTERS}
     stray = {page: v.data["colab"] for page, v in visits.items() if page not in chapters and v.data["colab"]}
     assert not stray, f"Colab links on pages that are not chapter notebooks: {stray}"
 

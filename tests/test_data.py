@@ -1,4 +1,5 @@
 import pickle
+import re
 import urllib.error
 from collections import Counter
 
@@ -300,3 +301,64 @@ def test_the_installed_fashion_mnist_is_the_real_one(tmp_path):
     assert len(d.train) == 60_000 and len(d.test) == 1000
     assert abs(d.mean[0] - 0.2860) < 1e-3 and abs(d.std[0] - 0.3530) < 1e-3  # its published statistics
     assert Counter(d.train.tensors[1].tolist()) == {c: 6000 for c in range(10)}
+
+
+# ----------------------------------------------------------------------- the Korean edition
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _korean_note_keeps_the_numbers(d):
+    """``note_ko`` is Korean and holds exactly the numbers (and paths) of ``note``."""
+    assert re.search("[가-힣]", d.note_ko), d.note_ko
+    assert sorted(NUMBER.findall(d.note_ko)) == sorted(NUMBER.findall(d.note)), (d.note, d.note_ko)
+
+
+def test_digits_note_and_title_in_korean(digits):
+    assert digits.note_ko == "digits: 학습 1437장 / 테스트 360장, scikit-learn의 실제 8x8 스캔, 16x16 크기로 조정"
+    assert digits.title_in("ko") == "손글씨 숫자(오프라인)"
+    assert digits.title_in() == digits.title == "digits (offline)"
+    _korean_note_keeps_the_numbers(digits)
+    with pytest.raises(ValueError, match="language"):
+        digits.title_in("fr")
+
+
+def test_offline_fallback_says_so_in_korean(tmp_path, monkeypatch, digits):
+    _no_network(monkeypatch)
+    d = load_data("cifar10", tmp_path, allow_offline=True)
+    assert d.note_ko.startswith(f"{digits.note_ko} (오프라인 대체, 원인: ")
+    assert d.note_ko.split(" (오프라인")[0] == digits.note_ko  # what chapter 8 pastes
+    assert "cifar10 is not available" in d.note_ko
+    _korean_note_keeps_the_numbers(d)
+
+
+def test_cifar_note_in_korean(fake_cifar_root):
+    d = load_cifar("cifar10", fake_cifar_root, download=False)
+    assert d.note_ko == f"cifar10: {fake_cifar_root}에서 읽음" and d.title_in("ko") == "CIFAR-10"
+    _korean_note_keeps_the_numbers(d)
+
+
+def test_fashion_notes_in_korean_name_the_route(no_fashion_anywhere, monkeypatch):
+    system = no_fashion_anywhere / "system"
+    _write_fashion(system)
+    d = data.load_fashion_mnist(no_fashion_anywhere / "root", image_size=16)
+    assert d.note_ko == (f"fashion-mnist: 학습 40장 / 테스트 20장, 실제 28x28 사진, "
+                         f"{system}(Debian의 dataset-fashion-mnist)에서 읽음, 16x16 크기로 조정")
+    assert d.title_in("ko") == d.title == "Fashion-MNIST"
+    _korean_note_keeps_the_numbers(d)
+    raw = no_fashion_anywhere / "root" / "FashionMNIST" / "raw"
+    _write_fashion(raw, n_train=1200)
+    d = data.load_fashion_mnist(no_fashion_anywhere / "root")
+    assert "학습 1,200장 / 테스트 20장" in d.note_ko and f"{raw}(torchvision의 폴더)에서 읽음" in d.note_ko
+    _korean_note_keeps_the_numbers(d)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / f"{name}.gz").unlink()
+    (system / "train-images-idx3-ubyte.gz").unlink()
+
+    def fake_download(self):
+        _write_fashion(raw, n_train=60)
+
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", fake_download)
+    d = data.load_fashion_mnist(no_fashion_anywhere / "root")
+    assert d.route == "download" and f"{raw}에 내려받음" in d.note_ko
+    _korean_note_keeps_the_numbers(d)

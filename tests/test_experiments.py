@@ -1,5 +1,6 @@
 import json
 import math
+import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -88,6 +89,24 @@ def test_verdict_follows_the_numbers():
     assert ex.verdict(far, 4000).startswith("ResNeXt ahead by 5.00 points")
     behind = ex.summarize({"resnet": [0.900, 0.901, 0.902], "resnext": [0.850, 0.851, 0.852]})
     assert ex.verdict(behind, 4000).startswith("ResNet ahead by 5.00 points")
+
+
+def test_verdict_in_korean_follows_the_same_numbers():
+    close = ex.summarize({"resnet": [0.850, 0.860, 0.855], "resnext": [0.852, 0.858, 0.857]})
+    english, korean = ex.verdict(close, 4000), ex.verdict(close, 4000, language="ko")
+    assert english == ex.verdict(close, 4000, language="en")
+    assert korean.startswith("두 평균의 차이 0.07포인트가 시드 3개, 테스트 이미지 4,000장의 잡음 임계값 ")
+    assert korean.endswith("포인트 안에 있어, 이 규모에서는 두 모델을 구별할 수 없습니다")
+    far = ex.summarize({"resnet": [0.850, 0.851, 0.852], "resnext": [0.900, 0.901, 0.902]})
+    assert ex.verdict(far, 4000, language="ko").endswith("를 넘으므로, 테스트 정확도에서 ResNeXt가 앞섭니다")
+    behind = ex.summarize({"resnet": [0.900, 0.901, 0.902], "resnext": [0.850, 0.851, 0.852]})
+    assert ex.verdict(behind, 4000, language="ko").endswith("테스트 정확도에서 ResNet이 앞섭니다")
+    number = re.compile(r"\d[\d,]*(?:\.\d+)?")
+    for summary in (close, far, behind):  # the same numbers, formatted the same way
+        english, korean = ex.verdict(summary, 4000), ex.verdict(summary, 4000, language="ko")
+        assert sorted(number.findall(english)) == sorted(number.findall(korean))
+    with pytest.raises(ValueError, match="language"):
+        ex.verdict(close, 4000, language="fr")
 
 
 # ------------------------------------------------------------------------------ a run

@@ -47,6 +47,11 @@ LEAKED = re.compile(
 )
 
 by_stem = pytest.mark.parametrize("stem", STEMS)
+# Every edition gets its own learner notebooks: the English site's, and the Korean site's
+# (`python _ext/korean.py build`, in _build/html/ko/notebooks, opened by the Korean pages).
+EDITIONS = {"en": "", "ko": "ko/"}
+OPENING = {"en": "computed when the site was built", "ko": "사이트를 빌드할 때"}
+by_edition = pytest.mark.parametrize("lang", list(EDITIONS))
 by_chapter = pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 
 
@@ -115,10 +120,21 @@ def html_dir(site_build) -> Path:
     return Path(html)
 
 
+@pytest.fixture
+def edition_html(lang, html_dir, request) -> Path:
+    """The site of one edition: the English one, or the Korean one beside it."""
+    if lang == "en":
+        return html_dir
+    returncode, log, html = request.getfixturevalue("korean_site")
+    assert returncode == 0, f"the Korean build failed:\n{log[-6000:]}"
+    return Path(html)
+
+
 @pytest.mark.site
+@by_edition
 @by_stem
-def test_learner_notebook_is_valid_and_has_no_outputs(html_dir, stem):
-    nb = _learner(html_dir, stem)
+def test_learner_notebook_is_valid_and_has_no_outputs(edition_html, stem):
+    nb = _learner(edition_html, stem)
     assert nb.nbformat == 4
     nbformat.validate(nb)
     for cell in _code(nb):
@@ -139,11 +155,12 @@ def _source_notebook(stem: str) -> nbformat.NotebookNode:
 
 
 @pytest.mark.site
+@by_edition
 @by_stem
-def test_code_cells_are_the_sources_code_cells(html_dir, stem):
+def test_code_cells_are_the_sources_code_cells(edition_html, stem):
     """Character for character, in order; hidden cells only gain `# @title` (a Colab form)."""
     source = _code(_source_notebook(stem))
-    learner = _code(_learner(html_dir, stem))
+    learner = _code(_learner(edition_html, stem))
     assert len(learner) == len(source)
     for index, (src, out) in enumerate(zip(source, learner)):
         hidden = any(tag in src.metadata.get("tags", []) for tag in HIDDEN_TAGS)
@@ -158,30 +175,33 @@ def test_code_cells_are_the_sources_code_cells(html_dir, stem):
 
 
 @pytest.mark.site
+@by_edition
 @by_stem
-def test_markdown_holds_no_myst(html_dir, stem):
-    for index, source in enumerate(_markdown(_learner(html_dir, stem))):
+def test_markdown_holds_no_myst(edition_html, stem):
+    for index, source in enumerate(_markdown(_learner(edition_html, stem))):
         found = [token for token in FORBIDDEN if token in source]
         found += TARGET.findall(source)
         assert not found, f"markdown cell {index}: {found}\n{source[:500]}"
 
 
 @pytest.mark.site
+@by_edition
 @by_stem
-def test_commonmark_rendering_leaks_no_role_or_directive(html_dir, stem):
+def test_commonmark_rendering_leaks_no_role_or_directive(edition_html, stem):
     md = _markdown_it()
-    for index, source in enumerate(_markdown(_learner(html_dir, stem))):
+    for index, source in enumerate(_markdown(_learner(edition_html, stem))):
         leaked = LEAKED.findall(md.render(source))
         assert not leaked, f"markdown cell {index} renders {leaked}"
 
 
 @pytest.mark.site
+@by_edition
 @by_stem
-def test_every_glued_value_on_the_page_is_in_the_notebook(html_dir, stem):
+def test_every_glued_value_on_the_page_is_in_the_notebook(edition_html, stem):
     from bs4 import BeautifulSoup
 
     page = BeautifulSoup(
-        (html_dir / "book" / f"{stem}.html").read_text(), "html.parser"
+        (edition_html / "book" / f"{stem}.html").read_text(), "html.parser"
     )
     article = page.select_one("article")
     # Values glued into the prose (values inside code cells' outputs are not prose).
@@ -191,7 +211,7 @@ def test_every_glued_value_on_the_page_is_in_the_notebook(html_dir, stem):
         if not span.find_parent(class_="cell")
     )
     assert pasted, "the page shows no glued value"
-    text = _rendered_text(_learner(html_dir, stem))
+    text = _rendered_text(_learner(edition_html, stem))
     missing = {v: n for v, n in pasted.items() if v and text.count(v) < n}
     assert not missing, f"glued on the page (times) but not in the notebook: {missing}"
 
@@ -207,9 +227,13 @@ def _links(nb: nbformat.NotebookNode) -> list[str]:
 
 
 @pytest.mark.site
+@by_edition
 @by_stem
-def test_links_point_at_pages_the_site_built(html_dir, stem):
-    nb = _learner(html_dir, stem)
+def test_links_point_at_pages_the_site_built(edition_html, lang, stem):
+    html_dir = (
+        edition_html.parent if EDITIONS[lang] else edition_html
+    )  # the English root
+    nb = _learner(edition_html, stem)
     written = _source(stem).read_text()  # external links the authors wrote themselves
     problems = []
     links = _links(nb)
@@ -220,6 +244,8 @@ def test_links_point_at_pages_the_site_built(html_dir, stem):
             if href not in written:
                 problems.append(f"{href}: neither on {SITE} nor written in the source")
             continue
+        if not href.startswith(SITE + EDITIONS[lang]):
+            problems.append(f"{href}: a page of another edition")
         parts = urlsplit(href[len(SITE) :])
         page = html_dir / (parts.path or "index.html")
         if not page.is_file():
@@ -229,8 +255,10 @@ def test_links_point_at_pages_the_site_built(html_dir, stem):
     assert not problems, "\n".join(problems)
     opening = nb.cells[0]
     assert opening.cell_type == "markdown" and opening.source.startswith("# ")
-    assert f"{SITE}book/{stem}.html" in opening.source, "the opening links to its page"
-    assert "computed when the site was built" in opening.source
+    assert f"{SITE}{EDITIONS[lang]}book/{stem}.html" in opening.source, (
+        "the opening links to its page"
+    )
+    assert OPENING[lang] in opening.source
 
 
 @pytest.mark.site
@@ -258,14 +286,17 @@ def test_chapters_cite_and_define_with_links_to_the_site(html_dir):
 
 
 @pytest.mark.site
+@by_edition
 @by_chapter
-def test_colab_button_opens_the_learner_notebook(html_dir, path):
+def test_colab_button_opens_the_learner_notebook(edition_html, lang, path):
     from bs4 import BeautifulSoup
 
     page = BeautifulSoup(
-        (html_dir / "book" / f"{path.stem}.html").read_text(), "html.parser"
+        (edition_html / "book" / f"{path.stem}.html").read_text(), "html.parser"
     )
-    colab = f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/notebooks/{path.stem}.ipynb"
+    notebook = f"{EDITIONS[lang]}{path.stem}.ipynb"
+    colab = f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/notebooks/{notebook}"
+    assert (edition_html / "notebooks" / f"{path.stem}.ipynb").exists()
     assert page.find("a", href=colab), f"no Colab button to {colab}"
     assert not page.find(
         "a", href=re.compile(r"colab\.research\.google\.com/.*/blob/main/")
@@ -311,6 +342,7 @@ def test_pages_workflow_publishes_the_notebooks_branch_colab_opens():
     assert build["permissions"]["contents"] == "write"
     steps = "\n".join(step.get("run", "") for step in build["steps"])
     assert f"cp -r _build/html/{learner_notebooks.OUTPUT_DIR} " in steps
+    assert f"cp -r _build/html/ko/{learner_notebooks.OUTPUT_DIR} " in steps  # the Korean ones
     assert f"HEAD:{learner_notebooks.BRANCH}" in steps
     # the notebooks are published before the site, from the same build
     names = [step.get("name", step.get("uses", "")) for step in build["steps"]]

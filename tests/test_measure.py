@@ -50,6 +50,28 @@ def test_spec_sheet_ridges_are_the_published_ratios():
         assert gpu["source"] in (PACKAGE.parent / "book" / "references.bib").read_text()
 
 
+
+def _numbers(text):
+    import re
+
+    return sorted(re.findall(r"\d+(?:[.,]\d+)*", text))
+
+
+def test_korean_fp32_policies_say_the_same_with_the_same_flags():
+    assert measure.FP32_POLICIES_KO.keys() == measure.FP32_POLICIES.keys()
+    for key, english in measure.FP32_POLICIES.items():
+        korean = measure.FP32_POLICIES_KO[key]
+        assert _numbers(korean) == _numbers(english), key  # the numbers a page checks
+        # the flags in parentheses are code, the same in both; "name: meaning" in both
+        assert korean[korean.index("("):] == english[english.index("("):], key
+        assert korean.count(":") == english.count(":") <= 1, key
+    # chapter 10 pastes the policy's name, the part before the colon
+    assert measure.FP32_POLICIES["strict"].split(":")[0] == "strict fp32"
+    assert measure.FP32_POLICIES_KO["strict"].split(":")[0] == "엄격한 fp32"
+    assert measure.FP32_POLICIES_KO["defaults"].split(":")[0] == "PyTorch 기본값"
+    assert "TF32를 쓰지 않음" in measure.FP32_POLICIES_KO["strict"]
+    assert "TF32 허용" in measure.FP32_POLICIES_KO["tf32"]
+
 def test_bootstrap_interval_is_the_percentiles_of_resampled_medians():
     values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 100.0]
     low, high = measure.bootstrap_interval(values, level=0.9, resamples=4000, seed=1)
@@ -81,7 +103,8 @@ def test_bootstrap_interval_rejects_what_it_cannot_do(values, level):
 
 def test_bench_re_exports_the_primitives():
     for name in ("time_interleaved", "measure_peak", "conv_bytes", "attainable_flops_per_s",
-                 "time_exponent", "bootstrap_interval", "gpu_flags", "conv_intensity"):
+                 "time_exponent", "bootstrap_interval", "gpu_flags", "conv_intensity",
+                 "FP32_POLICIES", "FP32_POLICIES_KO"):
         assert getattr(bench, name) is getattr(measure, name)
 
 
