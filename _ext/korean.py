@@ -220,6 +220,10 @@ def markup_problems(source: str, translation: str) -> list[str]:
     want, got = markup(source), markup(translation)
     problems = [f"lost {item!r}" for item in sorted((want - got).elements())]
     problems += [f"added {item!r}" for item in sorted((got - want).elements())]
+    if translation != source and translation.strip() == source.strip():
+        # Sphinx leaves a message alone only if its translation is empty or identical; a copy
+        # that differs in white space is "translated" and a display equation comes out as "::".
+        problems.append("a copy of the source must be identical to it, white space included")
     start = BLOCK_START.match(translation)
     if start:
         problems.append(
@@ -288,6 +292,8 @@ def import_(args) -> int:
                 f"Block {number} does not match its message; export again. Nothing was written."
             )
         korean = korean.strip("\n")
+        if korean == message.id.strip("\n"):
+            korean = message.id  # a copy (an equation, a name): identical, or Sphinx breaks it
         for problem in markup_problems(message.id, korean) if korean else []:
             problems += 1
             print(f"block {number}: {problem}")

@@ -62,15 +62,28 @@ WORDS = {
         "numbers": "The numbers in the text were computed when the site was built{where} "
         "and are recomputed when you run the cells.",
         "where": ", on {device},",
+        "titles": {},
+        "cores": r"(\1 logical cores)",
     },
     "ko": {
-        "hidden": "사이트에서는 숨긴 셀입니다. 그대로 실행하거나, 두 번 클릭해 코드를 읽으세요",
+        "hidden": "사이트에서는 숨겨 둔 셀입니다. 그대로 실행하거나 두 번 클릭해 코드를 보세요",
+        # Hidden cells are titled by their code's first comment, which is English: the common
+        # ones in Korean, the rest with the generic title above.
+        "titles": {
+            "Check the solution.": "해답 확인",
+            "Setup: in Colab, install this book's package; everywhere, import and pick the "
+            "device.": "준비: Colab에서는 이 책의 패키지를 설치하고, 어디서든 모듈을 불러와 "
+            "장치를 고릅니다",
+            "Setup: in Colab, install this book's package.": "준비: Colab에서는 이 책의 "
+            "패키지를 설치합니다",
+        },
         "solution": "해답",
         "page": "[사이트에 있는 이 {kind}]({url})의 실행용 노트북입니다.",
         "kind": {"page": "페이지", "chapter": "장"},
         "numbers": "본문의 수치는 사이트를 빌드할 때{where} 계산한 값이며, 셀을 실행하면 "
-        "다시 계산됩니다. 코드의 출력과 그림은 모든 판에서 영어로 나옵니다.",
+        "다시 계산됩니다. 코드의 출력과 그림 속 글자는 한국어판에서도 영어로 표시됩니다.",
         "where": " {device}에서",
+        "cores": r"(논리 코어 \1개)",
     },
 }
 
@@ -347,7 +360,7 @@ class MarkdownWriter:
                 raise Unsupported("a notebook cell inside markdown")
             language = node.get("language", "")
             language = "" if language in ("default", "none") else language
-            text = node.astext()
+            text = node.astext().rstrip("\n")
             fence = "`" * max(
                 3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0)
             )
@@ -525,12 +538,16 @@ def _chunks(
             out.append((cell, "markdown", depth, text))
 
 
-def _hidden(cell: nbformat.NotebookNode, hidden_title: str) -> nbformat.NotebookNode:
+def _hidden(cell: nbformat.NotebookNode, words: dict) -> nbformat.NotebookNode:
     tags = cell.metadata.get("tags", [])
     cell = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
     if any(tag in tags for tag in HIDDEN_TAGS):
         first = cell.source.split("\n", 1)[0].strip()
-        title = first.lstrip("#").strip() if first.startswith("#") else hidden_title
+        comment = first.lstrip("#").strip() if first.startswith("#") else ""
+        if words is WORDS["en"]:
+            title = comment or words["hidden"]
+        else:  # the code's comments are English: a known title in translation, else the generic
+            title = words["titles"].get(comment, words["hidden"])
         cell.source = f"# @title {title}\n{cell.source}"
         cell.metadata["cellView"] = "form"
     return cell
@@ -629,6 +646,7 @@ def convert(
     # "AMD EPYC (2 logical cores) (cpu)": the machine's name says enough
     device = re.sub(r"\s*\((cpu|cuda|mps)[^()]*\)$", "", device)
     words = WORDS[edition(app.config)]
+    device = re.sub(r"\((\d+) logical cores\)", words["cores"], device)
     where = words["where"].format(device=device) if device else ""
     kind = words["kind"]["page" if docname == app.config.root_doc else "chapter"]
     opening = (
@@ -658,7 +676,7 @@ def convert(
                     problems.append(
                         f"{docname}, cell {index}: a code cell the page lost"
                     )
-                cells.append(_hidden(cell, words["hidden"]))
+                cells.append(_hidden(cell, words))
             elif index in markdown:
                 cells.append(
                     nbformat.v4.new_markdown_cell("\n\n".join(markdown.pop(index)))

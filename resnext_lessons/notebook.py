@@ -78,6 +78,11 @@ def by_device(device: torch.device, *, cpu: T, cuda: T) -> T:
     return cuda if torch.device(device).type == "cuda" else cpu
 
 
+# The translated editions of the book (see _ext/translation.py): a phrase glued into the prose
+# has, beside its English value under ``name``, one per edition under ``name + "__" + language``.
+TRANSLATIONS = ("ko",)
+
+
 def _cpu_model() -> str:
     # platform.processor() is empty on most Linux machines; /proc/cpuinfo has the marketing name.
     cpuinfo = Path("/proc/cpuinfo")
@@ -88,13 +93,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def device_name(device: torch.device) -> str:
-    """A readable name for ``device``: the GPU's name (e.g. ``NVIDIA H100``) or the CPU model."""
+def device_name(device: torch.device, language: str = "en") -> str:
+    """A readable name for ``device``: the GPU's name (e.g. ``NVIDIA H100``) or the CPU model.
+
+    ``language="ko"`` words the CPU's core count in Korean, for the book's Korean edition."""
+    if language not in TRANSLATIONS + ("en",):
+        raise ValueError(f"language={language!r}: choose one of en, {', '.join(TRANSLATIONS)}")
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return f"{_cpu_model()} ({os.cpu_count()} logical cores)"
+        cores = os.cpu_count()
+        count = f"논리 코어 {cores}개" if language == "ko" else f"{cores} logical cores"
+        return f"{_cpu_model()} ({count})"
     return device.type
 
 
@@ -115,11 +126,6 @@ def glue(name: str, value: Any, display: bool = True) -> None:
             IPython.display.display(value)
         return
     myst_glue(name, value, display=display)
-
-
-# The translated editions of the book (see _ext/translation.py): a phrase glued into the prose
-# has, beside its English value under ``name``, one per edition under ``name + "__" + language``.
-TRANSLATIONS = ("ko",)
 
 
 def glue_prose(name: str, english: str, korean: str) -> None:

@@ -259,6 +259,23 @@ def test_phrases_the_code_writes_read_in_korean(ko_html, stem):
     assert not english, f"English phrases pasted into the Korean page: {english}"
 
 
+@pytest.mark.site
+@by_page
+def test_korean_page_shows_the_same_equations(en_html, ko_html, stem):
+    """Display math is copied, not translated: the same equations as on the English page."""
+
+    def equations(html):
+        return Counter(
+            " ".join(m.get_text().split())
+            for m in _article(html, stem).select("div.math")
+        )
+
+    english, korean_page = equations(en_html), equations(ko_html)
+    assert english == korean_page, (
+        f"English only: {dict(english - korean_page)}; Korean only: {dict(korean_page - english)}"
+    )
+
+
 def _references(article) -> Counter:
     """Resolved links by kind: glossary terms, citations, other pages (by target file)."""
     found: Counter = Counter()
@@ -426,3 +443,10 @@ def test_the_markup_check_catches_a_title_that_markdown_would_read_as_a_list():
         for p in korean.markup_problems("1. Title", "1. 제목")
     )
     assert korean.markup_problems("1. Title", "1\\. 제목") == []
+
+
+def test_the_markup_check_wants_a_copied_equation_identical():
+    """A copy that differs only in white space breaks a display equation (it shows "::")."""
+    problems = korean.markup_problems("\ny = x + F(x).\n", "y = x + F(x).")
+    assert any("identical" in p for p in problems)
+    assert korean.markup_problems("\ny = x\n", "\ny = x\n") == []

@@ -66,6 +66,20 @@ def test_cpu_device_name_names_the_cpu(monkeypatch):
     assert "logical cores" in device_name("cpu")
 
 
+def test_cpu_device_name_in_korean_counts_the_same_cores(monkeypatch):
+    monkeypatch.setattr(notebook, "_cpu_model", lambda: "Example CPU 9000")
+    monkeypatch.setattr(notebook.os, "cpu_count", lambda: 6)
+    assert device_name("cpu") == "Example CPU 9000 (6 logical cores)"
+    assert device_name("cpu", "ko") == "Example CPU 9000 (논리 코어 6개)"
+    with pytest.raises(ValueError, match="language='fr'"):
+        device_name("cpu", "fr")
+
+
+def test_glue_prose_needs_both_languages():
+    with pytest.raises(ValueError, match="both the English and the Korean"):
+        notebook.glue_prose("phrase", "less", "")
+
+
 def test_cuda_device_name_asks_torch(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA Example")
     assert device_name(torch.device("cuda")) == "NVIDIA Example"
