@@ -207,7 +207,7 @@ def test_every_glued_value_on_the_page_is_in_the_notebook(edition_html, stem):
     # Values glued into the prose (values inside code cells' outputs are not prose).
     pasted = Counter(
         " ".join(span.get_text(" ").split())
-        for span in article.select(".pasted-text, .pasted-inline")
+        for span in article.select(".pasted-text, .pasted-inline, .pasted-md")
         if not span.find_parent(class_="cell")
     )
     assert pasted, "the page shows no glued value"
