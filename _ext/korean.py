@@ -223,7 +223,9 @@ def markup_problems(source: str, translation: str) -> list[str]:
     if translation != source and translation.strip() == source.strip():
         # Sphinx leaves a message alone only if its translation is empty or identical; a copy
         # that differs in white space is "translated" and a display equation comes out as "::".
-        problems.append("a copy of the source must be identical to it, white space included")
+        problems.append(
+            "a copy of the source must be identical to it, white space included"
+        )
     start = BLOCK_START.match(translation)
     if start:
         problems.append(
@@ -293,7 +295,8 @@ def import_(args) -> int:
             )
         korean = korean.strip("\n")
         if korean == message.id.strip("\n"):
-            korean = message.id  # a copy (an equation, a name): identical, or Sphinx breaks it
+            # a copy (an equation, a name) must be identical, or Sphinx breaks it
+            korean = message.id
         for problem in markup_problems(message.id, korean) if korean else []:
             problems += 1
             print(f"block {number}: {problem}")

@@ -43,6 +43,7 @@ from sphinx.application import Sphinx
 from sphinx.errors import SphinxError
 from sphinx.locale import admonitionlabels
 from sphinx.util import logging
+from translation import edition_prefix, language_of  # the editions (English, Korean)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -155,17 +156,6 @@ def repository(config: Any) -> tuple[str, str, str]:
             "Colab buttons need a GitHub URL, https://github.com/<org>/<repo>"
         )
     return match[1], match[2], str(options.get("repository_branch") or "main")
-
-
-def edition(config: Any) -> str:
-    """The edition being built: "en", or a translation's language ("ko")."""
-    return config.language if config.language in WORDS else "en"
-
-
-def edition_prefix(config: Any) -> str:
-    """Where this edition lives below the English site's root: "" or "ko/"."""
-    lang = edition(config)
-    return "" if lang == "en" else f"{lang}/"
 
 
 def site_url(config: Any) -> str:
@@ -375,7 +365,7 @@ class MarkdownWriter:
             return self.exercise(node, depth)
         if isinstance(node, solution_node):
             body = self.blocks_after_title(node, depth)
-            summary = WORDS[edition(self.app.config)]["solution"]
+            summary = WORDS[language_of(self.app.config)]["solution"]
             return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
         if isinstance(node, nodes.Admonition):
             return self.admonition(node, depth)
@@ -645,7 +635,7 @@ def convert(
     device = devices.get(docname) or "; ".join(sorted(set(devices.values())))
     # "AMD EPYC (2 logical cores) (cpu)": the machine's name says enough
     device = re.sub(r"\s*\((cpu|cuda|mps)[^()]*\)$", "", device)
-    words = WORDS[edition(app.config)]
+    words = WORDS[language_of(app.config)]
     device = re.sub(r"\((\d+) logical cores\)", words["cores"], device)
     where = words["where"].format(device=device) if device else ""
     kind = words["kind"]["page" if docname == app.config.root_doc else "chapter"]

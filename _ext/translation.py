@@ -179,7 +179,7 @@ class TranslateTocCaptions(SphinxTransform):
     default_priority = 101
 
     def apply(self, **kwargs: Any) -> None:
-        if language_of(self.app) == "en":
+        if language_of(self.config) == "en":
             return
         from sphinx.locale import init as init_locale
         from sphinx.util.i18n import docname_to_domain
@@ -196,16 +196,22 @@ class TranslateTocCaptions(SphinxTransform):
                 )
 
 
-def language_of(app: Sphinx) -> str:
-    return app.config.language if app.config.language in EDITIONS else "en"
+def language_of(config: Any) -> str:
+    """The edition being built: "en", or a translation's language ("ko")."""
+    return config.language if config.language in EDITIONS else "en"
 
 
-def other_editions(app: Sphinx, pagename: str) -> list[tuple[str, str]]:
-    """(label, relative URL) of this page in every other edition."""
-    here = language_of(app)
-    up = "../" * (pagename.count("/") + EDITIONS[here][1].count("/"))
+def edition_prefix(config: Any) -> str:
+    """Where the edition being built lives below the English site's root: "" or "ko/"."""
+    return EDITIONS[language_of(config)][1]
+
+
+def other_editions(config: Any, pagename: str) -> list[tuple[str, str, str]]:
+    """(language, label, relative URL) of this page in every other edition."""
+    here = language_of(config)
+    up = "../" * (pagename.count("/") + edition_prefix(config).count("/"))
     return [
-        (label, f"{up}{prefix}{pagename}.html")
+        (lang, label, f"{up}{prefix}{pagename}.html")
         for lang, (label, prefix) in EDITIONS.items()
         if lang != here
     ]
@@ -219,7 +225,7 @@ THEME_WORDS = {"ko": {"By": "지은이:"}}
 def fix_theme_words(
     app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any
 ) -> None:
-    words = THEME_WORDS.get(language_of(app))
+    words = THEME_WORDS.get(language_of(app.config))
     translate = context.get("translate")
     if words and translate is not None:
         context["translate"] = lambda text: words.get(text) or translate(text)
@@ -232,10 +238,7 @@ def add_language_links(
         return
     links = " · ".join(
         f'<a class="edition-link" hreflang="{lang}" href="{url}">{label}</a>'
-        for lang, (label, url) in zip(
-            [lang for lang in EDITIONS if lang != language_of(app)],
-            other_editions(app, pagename),
-        )
+        for lang, label, url in other_editions(app.config, pagename)
     )
     context["body"] = f'<p class="edition-switch">{links}</p>\n' + context["body"]
 

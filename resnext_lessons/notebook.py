@@ -98,7 +98,9 @@ def device_name(device: torch.device, language: str = "en") -> str:
 
     ``language="ko"`` words the CPU's core count in Korean, for the book's Korean edition."""
     if language not in TRANSLATIONS + ("en",):
-        raise ValueError(f"language={language!r}: choose one of en, {', '.join(TRANSLATIONS)}")
+        raise ValueError(
+            f"language={language!r}: choose one of en, {', '.join(TRANSLATIONS)}"
+        )
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -134,9 +136,9 @@ def glue_prose(name: str, english: str, korean: str) -> None:
     ``{glue:md}`name``` pastes ``english`` on the English site. The Korean site's build pastes
     ``korean`` (glued as ``name__ko``) wherever its translation pastes ``name``, so a sentence
     the code writes reads in the page's language. Numbers in the two must be the same
-    (tests/test_korean.py checks).
+    (tests/test_korean.py checks). Both may be empty, when there is nothing to say.
     """
-    if not english.strip() or not korean.strip():
+    if bool(english.strip()) != bool(korean.strip()):  # both empty: nothing to say
         raise ValueError(
             f"glue_prose({name!r}): both the English and the Korean text are needed"
         )

@@ -78,6 +78,9 @@ def test_cpu_device_name_in_korean_counts_the_same_cores(monkeypatch):
 def test_glue_prose_needs_both_languages():
     with pytest.raises(ValueError, match="both the English and the Korean"):
         notebook.glue_prose("phrase", "less", "")
+    with pytest.raises(ValueError, match="both the English and the Korean"):
+        notebook.glue_prose("phrase", "", "덜")
+    notebook.glue_prose("phrase", "", "")  # nothing to say, in either language
 
 
 def test_cuda_device_name_asks_torch(monkeypatch):
